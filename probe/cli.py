@@ -1,0 +1,113 @@
+"""The command line: a table of commands, each a module with add_arguments() and main().
+
+Command modules are imported only when their command runs, so `memprobe run`
+does not pay for the collector tools.
+"""
+
+import argparse
+import importlib
+import os
+import sys
+
+from probe import __version__
+from probe._errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MemprobeError
+
+# name -> (module, one-line help). Order is the order of `memprobe --help`.
+COMMANDS = {
+    "run": ("probe._cmd_run", "run the probes on this host and write a report"),
+    "list": ("probe._cmd_list", "list the probes with a one-line description"),
+    "show": ("probe._collect.show", "print a report as a readable summary"),
+    "diff": ("probe._collect.diff", "compare two reports"),
+    "matrix": ("probe._collect.matrix", "tabulate many reports: hosts x capabilities"),
+    "check": ("probe._collect.check", "check a report against expectations (CI gate)"),
+    "validate": ("probe._collect.validate", "check reports against the report schema"),
+    "capture-fixture": ("probe._policy.capture", "copy this host's policy sources into a fixture tree"),
+    # Internal: the parent re-runs the CLI as an isolated worker (--isolation spawn).
+    "_worker": ("probe._worker", argparse.SUPPRESS),
+}
+
+EPILOG = """\
+exit codes:
+  0   success (run: a report was written, whatever the verdicts)
+  1   usage or input error (bad arguments, unreadable or invalid report)
+  2   diff: the reports differ; check: some expectation does not hold
+  3   check: some expectation could not be decided (skipped/unknown)
+  70  internal error in memprobe (set MEMPROBE_DEBUG=1 for a traceback)
+  130 interrupted
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits with our usage code and a one-line message."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, "memprobe: error: %s\n" % message)
+
+
+def _build_parser(only=None):
+    parser = _Parser(
+        prog="memprobe",
+        description="Probe which code-loading strategies this host allows (NX, W^X, RWX, "
+        "double mapping) and which mechanism blocks the others.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version="memprobe %s" % __version__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (modname, helptext) in COMMANDS.items():
+        kwargs = {"epilog": EPILOG, "formatter_class": argparse.RawDescriptionHelpFormatter}
+        if helptext is not argparse.SUPPRESS:
+            kwargs["help"] = helptext
+            kwargs["description"] = helptext
+        cmd = sub.add_parser(name, **kwargs)
+        if only is None or name == only:
+            module = _load(modname)
+            if module is not None:
+                module.add_arguments(cmd)
+                cmd.set_defaults(_module=module)
+    return parser
+
+
+def _load(modname):
+    try:
+        return importlib.import_module(modname)
+    except ImportError as exc:
+        if exc.name == modname:  # a command not built yet: leave it without arguments
+            return None
+        raise
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Build only the sub-parser that will run: keeps start-up cheap.
+    only = next((a for a in argv if not a.startswith("-")), None)
+    only = only if only in COMMANDS else None
+    try:
+        parser = _build_parser(only)
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        module = getattr(args, "_module", None)
+        if module is None:
+            raise MemprobeError("command %r is not available in this build" % args.command)
+        return module.main(args)
+    except MemprobeError as exc:
+        sys.stderr.write("memprobe: error: %s\n" % exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("memprobe: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # stdout closed early (e.g. `memprobe show | head`): not an error of ours.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a line
+        if os.environ.get("MEMPROBE_DEBUG"):
+            raise
+        sys.stderr.write("memprobe: internal error: %s: %s (set MEMPROBE_DEBUG=1 for a traceback)\n"
+                         % (type(exc).__name__, exc))
+        return EXIT_INTERNAL
