@@ -1,0 +1,182 @@
+"""Linux: /proc readers and the Linux-only calls (memfd, personality, MDWE)."""
+
+import ctypes
+import os
+
+from probe import _libc
+from probe._posix import (  # noqa: F401 - re-exported: the platform module is the API
+    SKIP_NO_MEMFD, SKIP_NO_PERSONALITY, hostname, provenance, python_info, shm_fd, uname)
+from probe import _posix
+
+# Root of the /proc and /etc trees; tests point it at a fixture tree (psutil's PROCFS_PATH).
+ROOT = os.environ.get("MEMPROBE_ROOT", "/")
+
+READ_IMPLIES_EXEC = 0x0400000
+PR_GET_MDWE = 66
+
+
+def _path(*parts):
+    return os.path.join(ROOT, *parts)
+
+
+def _read(*parts):
+    with open(_path(*parts), "rb") as f:
+        return f.read().decode("utf-8", "replace")
+
+
+def parse_status(text):
+    """`/proc/<pid>/status` as {key: value string}."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def parse_os_release(text):
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.startswith("#"):
+            out[key.strip()] = value.strip().strip("\"'")
+    return out
+
+
+def parse_maps_line(line):
+    """(start, end, perms, path) of one /proc/<pid>/maps line."""
+    fields = line.split(None, 5)
+    start, _, end = fields[0].partition("-")
+    path = fields[5].strip() if len(fields) > 5 else ""
+    return int(start, 16), int(end, 16), fields[1], path
+
+
+def distribution():
+    for name in ("etc/os-release", "usr/lib/os-release"):
+        try:
+            info = parse_os_release(_read(name))
+        except OSError:
+            continue
+        return {"id": info.get("ID"), "name": info.get("NAME"),
+                "version": info.get("VERSION_ID") or info.get("VERSION")}
+    return {"id": None, "name": None, "version": None}
+
+
+def libc_info():
+    try:
+        value = os.confstr("CS_GNU_LIBC_VERSION")   # 'glibc 2.36'; cheap, no file scan
+    except (ValueError, OSError):
+        value = None
+    if value:
+        name, _, version = value.partition(" ")
+        return {"name": name, "version": version or None}
+    return _posix.libc_info()
+
+
+def cpu_nx(arch_name):
+    """The `nx` CPU flag on x86; None elsewhere (other CPUs have no such flag in cpuinfo,
+    and under qemu-user cpuinfo describes the host, not the guest)."""
+    if arch_name not in ("x86_64", "i386"):
+        return None
+    try:
+        text = _read("proc/cpuinfo")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return "nx" in line.split(":", 1)[1].split()
+    return None
+
+
+def maps_snapshot():
+    try:
+        with open("/proc/self/maps") as f:
+            return [parse_maps_line(line) for line in f if line.strip()]
+    except OSError:
+        return None
+
+
+def mapping_perms(addr):
+    # Read our own maps directly: this is the running process, never a fixture tree.
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                start, end, perms, _ = parse_maps_line(line)
+                if start <= addr < end:
+                    return perms
+    except OSError:
+        return None
+    return None
+
+
+def memfd(size):
+    if not hasattr(os, "memfd_create"):
+        raise NotImplementedError(SKIP_NO_MEMFD)
+    fd = os.memfd_create("memprobe", os.MFD_CLOEXEC)
+    os.ftruncate(fd, size)
+    return fd
+
+
+def _personality(value):
+    fn = _libc.symbol("personality", ctypes.c_int, [ctypes.c_ulong])
+    if fn is None:
+        raise NotImplementedError("this C library has no personality()")
+    ctypes.set_errno(0)
+    return _libc.check(fn(value))
+
+
+def set_read_implies_exec():
+    current = _personality(0xFFFFFFFF)
+    _personality(current | READ_IMPLIES_EXEC)
+    return _personality(0xFFFFFFFF)
+
+
+def get_mdwe():
+    """PR_GET_MDWE: 0 off, 1 refuse exec gain, 3 + no inherit; None before Linux 6.3."""
+    prctl = _libc.symbol("prctl", ctypes.c_int,
+                         [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong])
+    if prctl is None:
+        return None
+    ctypes.set_errno(0)
+    value = prctl(PR_GET_MDWE, 0, 0, 0, 0)
+    return None if value < 0 else value
+
+
+def process_info():
+    info = _posix.process_info()
+    try:
+        status = parse_status(_read("proc/self/status"))
+    except OSError:
+        status = {}
+    try:
+        pers = int(_read("proc/self/personality").strip(), 16)
+    except (OSError, ValueError):
+        pers = None
+    info.update({
+        "personality": None if pers is None else "0x%08x" % pers,
+        "read_implies_exec": None if pers is None else bool(pers & READ_IMPLIES_EXEC),
+        "seccomp_mode": _int(status.get("Seccomp")),
+        "seccomp_filters": _int(status.get("Seccomp_filters")),
+        "no_new_privs": None if "NoNewPrivs" not in status else status["NoNewPrivs"] == "1",
+        "mdwe": get_mdwe(),
+    })
+    return info
+
+
+def _int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+PR_SET_DUMPABLE = 4
+
+
+def disable_core_dumps():
+    """RLIMIT_CORE 0 is not enough where core_pattern pipes to a helper (systemd-coredump,
+    apport): a non-dumpable process never dumps."""
+    prctl = _libc.symbol("prctl", ctypes.c_int, [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong,
+                                                 ctypes.c_ulong, ctypes.c_ulong])
+    if prctl is not None:
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)

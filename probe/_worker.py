@@ -1,0 +1,105 @@
+"""The child side of a probe: set the process up, run one task, report over the pipe.
+
+Used directly after fork() (`--isolation fork`) and as the hidden `_worker` command
+when the CLI re-runs itself in a fresh interpreter (`--isolation spawn`). Results go
+to a dedicated pipe as one JSON line per message, never to stdout.
+"""
+
+import json
+import os
+import signal
+import sys
+
+# Signals a probe may legitimately die of: the default action must run, whatever a
+# parent (pytest, a CI runner, faulthandler) installed.
+EXPECTED_SIGNALS = [getattr(signal, n) for n in
+                    ("SIGSEGV", "SIGBUS", "SIGILL", "SIGSYS", "SIGABRT", "SIGTRAP", "SIGFPE")
+                    if hasattr(signal, n)]
+
+# Test-only hook: a probe id that hangs instead of running, to prove the timeout path.
+HANG_ENV = "MEMPROBE_TEST_HANG"
+
+
+def add_arguments(parser):
+    parser.add_argument("task")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--arch", default="")
+
+
+def main(args):
+    child_main(args.task, args.fd, args.arch or None)
+
+
+def _setup():
+    import faulthandler
+    import gc
+    gc.disable()   # a short-lived child: collecting only copies the parent's pages
+    import resource
+    faulthandler.disable()
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ValueError, OSError):
+        pass
+    from probe._platform import impl
+    disable = getattr(impl, "disable_core_dumps", None)
+    if disable is not None:
+        disable()
+    for sig in EXPECTED_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, EXPECTED_SIGNALS)
+
+
+def child_main(task, fd, arch_name):
+    """Run `task` (a probe id or `measure:flip_cycle`) and exit; never returns."""
+    def send(obj):
+        os.write(fd, (json.dumps(obj, separators=(",", ":")) + "\n").encode())
+
+    try:
+        _setup()
+        _run(task, arch_name, send)
+    except BaseException as exc:  # noqa: BLE001 - everything must reach the parent as a line
+        try:
+            send({"error": "%s: %s" % (type(exc).__name__, exc)})
+        except OSError:
+            pass
+    finally:
+        os._exit(0)
+
+
+def _run(task, arch_name, send):
+    from probe import _arch, _libc, _probes
+    from probe._platform import impl
+
+    if os.environ.get(HANG_ENV) == task:
+        send({"step": "test_hang"})
+        while True:
+            signal.pause() if hasattr(signal, "pause") else __import__("time").sleep(3600)
+
+    arch = _arch.TABLE.get(arch_name) if arch_name else None
+    ctx = _probes.Context(arch, impl, send)
+    try:
+        if task == "measure:flip_cycle":
+            send({"result": {"measurement": _probes.measure_flip_cycle(ctx)}})
+            return
+        probe = _probes.by_id()[task]
+        value = probe.run(ctx)
+        send({"result": {"value": value, "notes": ctx.notes}})
+    except _libc.SyscallError as exc:
+        send({"denied": {"errno": exc.errno}})
+    except _probes.ExecDropped as exc:
+        send({"dropped": {"perms": exc.perms, "detail": str(exc)}})
+    except _probes.WrongValue as exc:
+        send({"result": {"value": exc.value, "notes": ctx.notes}})
+    except NotImplementedError as exc:
+        send({"skipped": str(exc) or "not available here"})
+    except OSError as exc:
+        # An OS call outside ctypes (memfd_create, shm_open, ftruncate) refused.
+        if exc.errno:
+            send({"denied": {"errno": exc.errno}})
+        else:
+            raise
+
+
+if __name__ == "__main__":  # pragma: no cover - the CLI is the entry point
+    sys.exit("use `memprobe _worker`")
