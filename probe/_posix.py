@@ -9,6 +9,11 @@ import platform
 import socket
 import sys
 
+try:  # imported up front: a forked probe child must not need the file system to import
+    import _posixshmem
+except ImportError:  # pragma: no cover - built without POSIX shared memory
+    _posixshmem = None
+
 SKIP_NO_MEMFD = "memfd_create is not available on this OS"
 SKIP_NO_PERSONALITY = "personality(2) is Linux-only"
 
@@ -63,7 +68,8 @@ def memfd(size):
 
 def shm_fd(size):
     """An unlinked POSIX shared-memory object of `size` bytes."""
-    import _posixshmem
+    if _posixshmem is None:
+        raise NotImplementedError("this Python has no POSIX shared memory (_posixshmem)")
     name = "/memprobe-%d-%s" % (os.getpid(), os.urandom(4).hex())
     fd = _posixshmem.shm_open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode=0o600)
     # Unlinked before use: nothing stays behind in /dev/shm even if the probe crashes.

@@ -1,0 +1,644 @@
+"""The one loader for untrusted report files (and expectation files).
+
+Reports come from other machines and bug trackers, so everything here assumes a
+hostile author. A loaded document is always plain JSON-shaped data: dicts with
+str keys, lists, str, int, finite float, bool and None. Every failure is a
+ReportError (or InputError for I/O) whose message is one line naming the file
+and, where the parser knows it, the line: ``FILE:LINE:COL: problem``.
+
+YAML rules, beyond yaml's safe loader:
+- only the plain types above; any other tag (``!!python/object``, ``!!binary``,
+  ``!!set``, local ``!tags``) is refused, never constructed;
+- no aliases (``*name``) and no merge keys (``<<``): this shuts out
+  billion-laughs expansion; memprobe never writes either;
+- no duplicate keys, no non-string keys, no NaN/infinity;
+- at most MAX_DEPTH levels of nesting and MAX_NODES nodes, checked before
+  libyaml builds its node tree (its composer recurses in C and crashes the
+  interpreter on a 100,000-deep ``[[[[...``);
+- at most max_bytes bytes (MEMPROBE_MAX_REPORT_BYTES, default 4 MiB).
+"""
+
+import json
+import math
+import os
+import sys
+
+from probe._errors import InputError, ReportError
+
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 64          # real reports nest about 6 levels
+MAX_NODES = 200000      # real reports hold about 600 nodes
+# The cheap pre-screen below bounds depth and node count from byte counts; only
+# documents whose bound exceeds these run the exact (slower) event scan.
+_SCREEN_DEPTH = 2000    # libyaml's composer was seen to survive 10,000 levels
+_MAX_LINE = 200         # longest shown line in an error message
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+def max_bytes_default():
+    """The size limit: MEMPROBE_MAX_REPORT_BYTES if set to a positive integer."""
+    raw = os.environ.get("MEMPROBE_MAX_REPORT_BYTES")
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value > 0:
+            return value
+    return DEFAULT_MAX_BYTES
+
+
+def clean(text, limit=_MAX_LINE):
+    """One printable line: control characters escaped, long text cut.
+
+    Used for everything taken from a document or a file name before it reaches
+    a terminal, so a hostile report cannot move the cursor or fake lines.
+    """
+    if not isinstance(text, str):
+        text = str(text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else _escape_char(c) for c in text)
+    if limit and len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+def _escape_char(c):
+    code = ord(c)
+    if code < 0x100:
+        return "\\x%02x" % code
+    if code < 0x10000:
+        return "\\u%04x" % code
+    return "\\U%08x" % code
+
+
+def display_name(path):
+    return clean(os.fspath(path) if not isinstance(path, str) else path, limit=0)
+
+
+# --------------------------------------------------------------------------- reading
+
+def read_bytes(path, max_bytes=None):
+    """The bytes of a file (or stdin for '-'), refusing anything over max_bytes."""
+    limit = max_bytes_default() if max_bytes is None else max_bytes
+    name = display_name(path)
+    try:
+        if path == "-":
+            stream = sys.stdin.buffer
+            data = stream.read(limit + 1)
+            name = "<stdin>"
+        else:
+            with open(path, "rb") as stream:
+                try:
+                    size = os.fstat(stream.fileno()).st_size
+                except OSError:
+                    size = 0
+                if size > limit:
+                    raise ReportError("%s: file is %d bytes, above the %d-byte limit for a report "
+                                      "(set MEMPROBE_MAX_REPORT_BYTES to raise it)" % (name, size, limit))
+                data = stream.read(limit + 1)
+    except IsADirectoryError:
+        raise InputError("%s: is a directory" % name) from None
+    except OSError as exc:
+        raise InputError("%s: cannot read: %s" % (name, exc.strerror or exc)) from None
+    if len(data) > limit:
+        raise ReportError("%s: more than %d bytes, above the limit for a report "
+                          "(set MEMPROBE_MAX_REPORT_BYTES to raise it)" % (name, limit))
+    return data
+
+
+# --------------------------------------------------------------------------- parsing
+
+def parse_document(data, name, fmt=None):
+    """Parse untrusted bytes (YAML or JSON) into plain data, or raise ReportError.
+
+    fmt: 'json', 'yaml' or None to decide from the content (a document whose
+    first character is '{' is tried as JSON first, which is much faster).
+    """
+    name = display_name(name)
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if fmt is None:
+        head = data[:64].lstrip()
+        fmt = "json?" if head.startswith(b"{") else "yaml"
+    if fmt in ("json", "json?"):
+        try:
+            return _parse_json(data, name)
+        except ReportError:
+            if fmt == "json":
+                raise
+        # '{' also starts a YAML flow mapping: fall through to YAML.
+    return _parse_yaml(data, name)
+
+
+def _bad_constant(token):
+    raise ValueError("%s is not a number a report may hold" % token)
+
+
+def _parse_json(data, name):
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReportError("%s: not UTF-8 text (byte %d)" % (name, exc.start)) from None
+    try:
+        doc = json.loads(text, parse_constant=_bad_constant, object_pairs_hook=_json_object)
+    except json.JSONDecodeError as exc:
+        raise ReportError("%s:%d:%d: invalid JSON: %s" % (name, exc.lineno, exc.colno, clean(exc.msg))) from None
+    except RecursionError:
+        raise ReportError("%s: nesting too deep" % name) from None
+    except ValueError as exc:
+        raise ReportError("%s: invalid JSON: %s" % (name, clean(exc))) from None
+    _check_depth(doc, name)
+    return doc
+
+
+def _json_object(pairs):
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError("duplicate key %r" % key)
+            seen.add(key)
+    return result
+
+
+def _check_depth(doc, name):
+    """JSON nesting check (iterative) so a deep document fails like its YAML twin."""
+    stack = [(doc, 0)]
+    count = 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if depth > MAX_DEPTH:
+            raise ReportError("%s: nested deeper than %d levels" % (name, MAX_DEPTH))
+        if count > MAX_NODES:
+            raise ReportError("%s: more than %d values" % (name, MAX_NODES))
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+
+
+def _yaml_classes():
+    """(parser class for nodes, parser class for events, yaml module), built once."""
+    global _YAML_CLASSES
+    if _YAML_CLASSES is None:
+        import yaml
+        from yaml.resolver import Resolver
+        try:
+            from yaml import CParser
+
+            class NodeParser(CParser, Resolver):
+                def __init__(self, data):
+                    CParser.__init__(self, data)
+                    Resolver.__init__(self)
+
+            EventParser = CParser
+        except ImportError:  # PyYAML without libyaml: the pure-Python pieces
+            from yaml.composer import Composer
+            from yaml.parser import Parser
+            from yaml.reader import Reader
+            from yaml.scanner import Scanner
+
+            class NodeParser(Reader, Scanner, Parser, Composer, Resolver):
+                def __init__(self, data):
+                    Reader.__init__(self, data)
+                    Scanner.__init__(self)
+                    Parser.__init__(self)
+                    Composer.__init__(self)
+                    Resolver.__init__(self)
+
+            class EventParser(Reader, Scanner, Parser):
+                def __init__(self, data):
+                    Reader.__init__(self, data)
+                    Scanner.__init__(self)
+                    Parser.__init__(self)
+
+        _YAML_CLASSES = (NodeParser, EventParser, yaml)
+    return _YAML_CLASSES
+
+
+_YAML_CLASSES = None
+
+
+def _parse_yaml(data, name):
+    NodeParser, EventParser, yaml = _yaml_classes()
+    try:
+        if _needs_exact_screen(data):
+            _exact_screen(EventParser, data, name)
+        parser = NodeParser(data)
+        try:
+            node = parser.get_single_node()
+        finally:
+            parser.dispose()
+    except yaml.MarkedYAMLError as exc:
+        raise ReportError(_yaml_error_line(name, exc)) from None
+    except yaml.reader.ReaderError as exc:
+        line = data[: exc.position].count(b"\n") + 1 if isinstance(exc.position, int) else "?"
+        char = exc.character
+        char = "#x%04x" % (char if isinstance(char, int) else ord(char[:1] or "\0"))
+        raise ReportError("%s:%s: unacceptable character %s at byte %s (%s); a report is UTF-8 text"
+                          % (name, line, char, exc.position, clean(exc.reason, 60))) from None
+    except yaml.YAMLError as exc:
+        raise ReportError("%s: invalid YAML: %s" % (name, clean(exc))) from None
+    except RecursionError:
+        raise ReportError("%s: nesting too deep" % name) from None
+    except (ValueError, UnicodeError, TypeError) as exc:
+        raise ReportError("%s: invalid YAML: %s" % (name, clean(exc))) from None
+    if node is None:
+        raise ReportError("%s: empty document" % name)
+    builder = _Builder(name, track_aliases=b"*" in data)
+    try:
+        return builder.build(node, 0)
+    except RecursionError:
+        raise ReportError("%s: nesting too deep" % name) from None
+
+
+def _needs_exact_screen(data):
+    """True unless byte counts prove the document is shallow and small enough.
+
+    Depth: each flow level needs a '[' or '{'; each block level needs either
+    more indentation or a compact indicator ('- ', '? ') on the same line, so
+    block depth is at most twice the longest line. Nodes: every node but the
+    first is preceded by one of the separators counted here.
+    """
+    if len(data) <= 512:
+        return False
+    flow = data.count(b"[") + data.count(b"{")
+    longest = max(map(len, data.split(b"\n")))
+    if 2 * longest + flow + 2 > _SCREEN_DEPTH:
+        return True
+    nodes = (data.count(b",") + data.count(b":") + data.count(b"-") + data.count(b"\n")
+             + data.count(b"?") + flow + 1)
+    return nodes > MAX_NODES
+
+
+def _exact_screen(EventParser, data, name):
+    """Walk the event stream (no recursion, nothing kept) to bound depth and size."""
+    from yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
+
+    parser = EventParser(data)
+    depth = nodes = 0
+    try:
+        while True:
+            event = parser.get_event()
+            if event is None:
+                break
+            cls = event.__class__
+            if issubclass(cls, CollectionStartEvent):
+                depth += 1
+                nodes += 1
+                if depth > MAX_DEPTH:
+                    raise ReportError("%s: nested deeper than %d levels" % (_where(name, event.start_mark), MAX_DEPTH))
+            elif issubclass(cls, CollectionEndEvent):
+                depth -= 1
+            elif cls is ScalarEvent or cls is AliasEvent:
+                nodes += 1
+            if nodes > MAX_NODES:
+                raise ReportError("%s: more than %d values" % (_where(name, event.start_mark), MAX_NODES))
+    finally:
+        if hasattr(parser, "dispose"):
+            parser.dispose()
+
+
+def _where(name, mark):
+    if mark is None:
+        return name
+    return "%s:%d:%d" % (name, mark.line + 1, mark.column + 1)
+
+
+def _yaml_error_line(name, exc):
+    mark = exc.problem_mark or exc.context_mark
+    parts = [p for p in (exc.context, exc.problem) if p]
+    text = ", ".join(parts) if parts else "invalid YAML"
+    return "%s: %s" % (_where(name, mark), clean(" ".join(text.split())))
+
+
+_SAFE = None
+_NODE_CLASSES = None
+
+
+class _Builder:
+    """Node tree -> plain data, refusing everything a report never needs."""
+
+    def __init__(self, name, track_aliases):
+        self.name = name
+        # An alias makes yaml reuse a node object, so seeing one twice means an
+        # alias. Only documents containing '*' can hold one.
+        self.seen = set() if track_aliases else None
+        global _SAFE, _NODE_CLASSES
+        if _SAFE is None:
+            from yaml.constructor import SafeConstructor
+            from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+            _SAFE = SafeConstructor()  # only its stateless scalar converters are used
+            _NODE_CLASSES = (ScalarNode, SequenceNode, MappingNode)
+        self._safe = _SAFE
+        self._classes = _NODE_CLASSES
+
+    def fail(self, node, message):
+        raise ReportError("%s: %s" % (_where(self.name, getattr(node, "start_mark", None)), message))
+
+    def build(self, node, depth):
+        ScalarNode, SequenceNode, MappingNode = self._classes
+        seen = self.seen
+        if seen is not None:
+            if id(node) in seen:
+                self.fail(node, "aliases (*name) are not allowed in a report")
+            seen.add(id(node))
+        cls = node.__class__
+        tag = node.tag
+        if cls is ScalarNode:
+            if tag == _STR:
+                return node.value
+            return self.scalar(node, tag)
+        if depth >= MAX_DEPTH:
+            self.fail(node, "nested deeper than %d levels" % MAX_DEPTH)
+        if cls is MappingNode:
+            if tag != _MAP:
+                self.fail(node, self.tag_message(tag))
+            result = {}
+            for key_node, value_node in node.value:
+                if key_node.__class__ is ScalarNode and key_node.tag == _STR:
+                    key = key_node.value
+                    if seen is not None:
+                        if id(key_node) in seen:
+                            self.fail(key_node, "aliases (*name) are not allowed in a report")
+                        seen.add(id(key_node))
+                else:
+                    key = self.key(key_node, depth)
+                if key in result:
+                    self.fail(key_node, "duplicate key %r" % clean(key, 60))
+                result[key] = self.build(value_node, depth + 1)
+            return result
+        if cls is SequenceNode:
+            if tag != _SEQ:
+                self.fail(node, self.tag_message(tag))
+            return [self.build(item, depth + 1) for item in node.value]
+        self.fail(node, "unexpected YAML node")
+
+    def key(self, key_node, depth):
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            self.fail(key_node, "merge keys (<<) are not allowed in a report")
+        key = self.build(key_node, depth + 1)
+        if not isinstance(key, str):
+            self.fail(key_node, "mapping key %s is a %s, not a string (quote it)"
+                      % (clean(repr(key), 60), _type_word(key)))
+        return key
+
+    def scalar(self, node, tag):
+        safe = self._safe
+        try:
+            if tag == _INT:
+                return safe.construct_yaml_int(node)
+            if tag == _BOOL:
+                return safe.construct_yaml_bool(node)
+            if tag == _NULL:
+                return None
+            if tag == _FLOAT:
+                value = safe.construct_yaml_float(node)
+                if not math.isfinite(value):
+                    self.fail(node, "non-finite number %s is not allowed in a report" % clean(node.value, 40))
+                return value
+            if tag == _TIMESTAMP:
+                # An unquoted date: keep the text (as JSON would) instead of a datetime.
+                return node.value
+        except ReportError:
+            raise
+        except (ValueError, KeyError, IndexError) as exc:
+            self.fail(node, "bad %s value %s (%d characters): %s"
+                      % (tag.rsplit(":", 1)[-1], clean(repr(node.value), 24), len(node.value), clean(exc, 80)))
+        self.fail(node, self.tag_message(tag))
+
+    @staticmethod
+    def tag_message(tag):
+        shown = tag
+        if tag.startswith("tag:yaml.org,2002:"):
+            shown = "!!" + tag[len("tag:yaml.org,2002:"):]
+        return "tag %s is not allowed in a report (plain YAML types only)" % clean(shown, 80)
+
+
+def _type_word(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "mapping"
+    return type(value).__name__
+
+
+type_word = _type_word
+
+
+# --------------------------------------------------------------------------- reports
+
+def version_problem(doc):
+    """None when doc is a mapping with a supported schema_version, else the problem."""
+    if not isinstance(doc, dict):
+        return "a report is a mapping, this document is a %s" % _type_word(doc)
+    version = doc.get("schema_version")
+    if type(version) is int and version in SUPPORTED_SCHEMA_VERSIONS:
+        return None
+    supported = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
+    if "schema_version" not in doc:
+        what = "no schema_version"
+    else:
+        what = "schema_version %s" % clean(repr(version), 40)
+    return "%s is not supported; this memprobe reads schema_version %s" % (what, supported)
+
+
+def check_version(doc, name):
+    """Raise ReportError unless doc is a mapping with a supported schema_version."""
+    problem = version_problem(doc)
+    if problem:
+        raise ReportError("%s: %s" % (name, problem))
+
+
+def light_problems(doc):
+    """Type checks of the fields the collector commands read, fast enough for matrix.
+
+    Returns problem strings ("path: what"). Assumes check_version() passed.
+    """
+    problems = []
+    host = doc.get("host")
+    if not isinstance(host, dict):
+        problems.append("host: expected a mapping, got %s" % _type_word(host))
+    else:
+        for key in ("os", "hostname", "kernel_release", "machine"):
+            if not isinstance(host.get(key), str):
+                problems.append("host.%s: expected a string, got %s" % (key, _type_word(host.get(key))))
+        if host.get("arch") is not None and not isinstance(host.get("arch"), str):
+            problems.append("host.arch: expected a string or null, got %s" % _type_word(host.get("arch")))
+    process = doc.get("process")
+    if process is not None and not isinstance(process, dict):
+        problems.append("process: expected a mapping, got %s" % _type_word(process))
+    if not isinstance(doc.get("generated_at", ""), str):
+        problems.append("generated_at: expected a string, got %s" % _type_word(doc.get("generated_at")))
+    summary = doc.get("summary")
+    if not isinstance(summary, dict):
+        problems.append("summary: expected a mapping, got %s" % _type_word(summary))
+    else:
+        for cap, entry in summary.items():
+            if not isinstance(entry, dict):
+                problems.append("summary.%s: expected a mapping, got %s" % (clean(cap, 60), _type_word(entry)))
+            elif not isinstance(entry.get("state"), str):
+                problems.append("summary.%s.state: expected a string, got %s"
+                                % (clean(cap, 60), _type_word(entry.get("state"))))
+            elif "text" in entry and not isinstance(entry["text"], str):
+                problems.append("summary.%s.text: expected a string, got %s"
+                                % (clean(cap, 60), _type_word(entry["text"])))
+    probes = doc.get("probes")
+    if not isinstance(probes, dict):
+        problems.append("probes: expected a mapping, got %s" % _type_word(probes))
+    else:
+        for pid, result in probes.items():
+            if not isinstance(result, dict):
+                problems.append("probes.%s: expected a mapping, got %s" % (clean(pid, 60), _type_word(result)))
+                continue
+            if not isinstance(result.get("outcome"), str):
+                problems.append("probes.%s.outcome: expected a string, got %s"
+                                % (clean(pid, 60), _type_word(result.get("outcome"))))
+            for key in ("step", "errno_name", "signal", "detail"):
+                if result.get(key) is not None and not isinstance(result[key], str):
+                    problems.append("probes.%s.%s: expected a string or null, got %s"
+                                    % (clean(pid, 60), key, _type_word(result[key])))
+            attribution = result.get("attribution")
+            if attribution is not None:
+                if not isinstance(attribution, list):
+                    problems.append("probes.%s.attribution: expected a list, got %s"
+                                    % (clean(pid, 60), _type_word(attribution)))
+                else:
+                    for i, item in enumerate(attribution):
+                        if not isinstance(item, dict) or not isinstance(item.get("mechanism"), str):
+                            problems.append("probes.%s.attribution[%d]: expected a mapping with a "
+                                            "mechanism string" % (clean(pid, 60), i))
+    return problems
+
+
+def schema_problems(doc):
+    """The full JSON-Schema check (probe._schema, the lead's validator)."""
+    try:
+        from probe._schema import validate
+    except ImportError:  # validator not in this build: the light checks stand alone
+        return []
+    return [clean(p, 300) for p in validate(doc)]
+
+
+def report_problems(doc, full=True):
+    """All problems of a parsed report (version first: nothing else is meaningful without it)."""
+    problem = version_problem(doc)
+    if problem:
+        return [problem]
+    problems = light_problems(doc)
+    if full:
+        seen = set(problems)
+        problems += [p for p in schema_problems(doc) if p not in seen]
+    return problems
+
+
+def locate(data, problem):
+    """Best-effort 'LINE:COL' of the key a problem string names ('a.b[2].c: ...').
+
+    Only called on the error path, so it can afford to re-compose the document.
+    """
+    path = _problem_path(problem)
+    if not path or data is None or data[:64].lstrip().startswith(b"{"):
+        return None
+    NodeParser, _, yaml = _yaml_classes()
+    try:
+        parser = NodeParser(data)
+        try:
+            node = parser.get_single_node()
+        finally:
+            parser.dispose()
+    except Exception:  # noqa: BLE001 - locating is a nicety, never an error
+        return None
+    from yaml.nodes import MappingNode, SequenceNode
+
+    mark = getattr(node, "start_mark", None)
+    for part in path:
+        nxt = None
+        if isinstance(node, MappingNode) and isinstance(part, str):
+            for key_node, value_node in node.value:
+                if getattr(key_node, "value", None) == part:
+                    mark, nxt = key_node.start_mark, value_node
+                    break
+        elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            nxt = node.value[part]
+            mark = nxt.start_mark
+        if nxt is None:
+            break
+        node = nxt
+    if mark is None:
+        return None
+    return "%d:%d" % (mark.line + 1, mark.column + 1)
+
+
+def _problem_path(problem):
+    """Parse the leading path of a problem: 'a.b[1].c: msg', '$.a.b: msg' or '/a/b: msg'."""
+    head, sep, _ = problem.partition(": ")
+    if not sep or " " in head:
+        return None
+    if head.startswith("$"):
+        head = head[1:].lstrip(".")
+    if head.startswith("/"):
+        parts = [p for p in head.split("/") if p]
+        return [int(p) if p.isdigit() else p for p in parts]
+    parts = []
+    for chunk in head.split("."):
+        while "[" in chunk and chunk.endswith("]"):
+            base, _, rest = chunk.partition("[")
+            if base:
+                parts.append(base)
+            for index in rest[:-1].split("]["):
+                parts.append(int(index) if index.isdigit() else index)
+            chunk = ""
+        if chunk:
+            parts.append(chunk)
+    return parts or None
+
+
+def load_report(path, full=True, max_bytes=None):
+    """Read, parse and validate one report; raise ReportError naming the first problem."""
+    data = read_bytes(path, max_bytes)
+    name = "<stdin>" if path == "-" else display_name(path)
+    doc = parse_document(data, name, fmt="json" if str(path).endswith(".json") else None)
+    check_version(doc, name)
+    problems = report_problems(doc, full=full)
+    if problems:
+        raise ReportError(format_problem(name, data, problems[0], len(problems) - 1))
+    return doc
+
+
+def format_problem(name, data, problem, more=0):
+    where = locate(data, problem)
+    line = "%s:%s: %s" % (name, where, problem) if where else "%s: %s" % (name, problem)
+    if more:
+        line += " (and %d more problem%s; run memprobe validate)" % (more, "s" if more > 1 else "")
+    return line
+
+
+def load_document(path, what="file", max_bytes=None):
+    """Read and parse any untrusted YAML/JSON file (e.g. an expectations file)."""
+    data = read_bytes(path, max_bytes)
+    name = "<stdin>" if path == "-" else display_name(path)
+    return parse_document(data, name, fmt="json" if str(path).endswith(".json") else None)

@@ -1,0 +1,237 @@
+"""The probe engine against the real kernel: verdicts under real confinement."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from probe import _schema
+from conftest import ROOT, memprobe_env, run_cli
+
+CODE_PROBES_ALLOWED_PLAIN = ["flip_rw_rx", "map_rwx", "flip_rw_rwx", "repatch_rx", "patch_rwx",
+                             "dual_map_memfd", "dual_map_shm", "dual_map_file", "flip_heap",
+                             "flip_stack", "patch_file_text", "read_implies_exec"]
+
+
+def outcome(report, pid):
+    return report["probes"][pid]["outcome"]
+
+
+def assert_valid(report):
+    assert _schema.validate(report) == []
+
+
+@pytest.mark.parametrize("name", ["plain", "mdwe", "seccomp", "seccomp-kill", "noexec-shm"])
+def test_every_report_matches_the_schema(reports, name):
+    assert_valid(reports.get(name))
+
+
+def test_plain_host_verdicts(reports):
+    r = reports.get("plain")
+    assert r["probes"]["exec_rw"]["outcome"] == "crashed"
+    assert r["probes"]["exec_rw"]["signal"] == "SIGSEGV"
+    assert r["probes"]["exec_rw"]["step"] == "call"
+    for pid in ("exec_heap", "exec_stack"):
+        assert outcome(r, pid) == "crashed", pid
+        assert r["probes"][pid]["signal"] == "SIGSEGV"
+    for pid in CODE_PROBES_ALLOWED_PLAIN:
+        assert outcome(r, pid) == "allowed", (pid, r["probes"][pid])
+        assert r["probes"][pid]["value"] == r["probes"][pid]["expected"]
+    assert r["probes"]["repatch_rx"]["value"] == 42
+    assert r["probes"]["patch_rwx"]["value"] == 42
+    assert outcome(r, "map_rx") == "allowed"
+    assert r["summary"]["nx"]["state"] == "enforced"
+    assert r["summary"]["wx_flip"]["state"] == "works"
+    assert r["summary"]["dual_mapping"]["state"] == "works"
+    flip = r["measurements"]["flip_cycle_ns"]
+    assert flip["outcome"] == "measured" and flip["median_ns"] > 0
+
+
+def test_perms_are_read_back_after_each_mapping_step(reports):
+    steps = reports.get("plain")["probes"]["flip_rw_rx"]["steps"]
+    perms = {s["name"]: s.get("perms") for s in steps}
+    assert perms["mmap_rw"] == "rw-p"
+    assert perms["mprotect_rx"] == "r-xp"
+
+
+def test_mdwe_verdicts(reports):
+    r = reports.get("mdwe")
+    assert r["process"]["mdwe"] == 1
+    for pid in ("flip_rw_rx", "map_rwx", "flip_rw_rwx", "repatch_rx", "patch_rwx"):
+        v = r["probes"][pid]
+        assert (v["outcome"], v["errno_name"], v["errno"]) == ("denied", "EACCES", 13), pid
+    # Live code cannot even be made by flipping; a file's RX text can, and MDWE lets it
+    # go RX->RW (PaX MPROTECT would not) but refuses it going back to RX.
+    assert r["probes"]["repatch_rx"]["step"] == "mprotect_rx"
+    v = r["probes"]["patch_file_text"]
+    assert (v["outcome"], v["errno_name"], v["step"]) == ("denied", "EACCES", "mprotect_rx_again")
+    for pid in ("map_rx", "mprotect_rx_noop", "dual_map_memfd"):
+        assert outcome(r, pid) == "allowed", pid
+    assert r["summary"]["wx_flip"]["state"] == "blocked"
+    assert "EACCES" in r["summary"]["wx_flip"]["text"]
+
+
+def test_seccomp_errno_verdicts(reports):
+    r = reports.get("seccomp")
+    assert r["process"]["seccomp_mode"] == 2 and r["process"]["no_new_privs"] is True
+    for pid, step in (("flip_rw_rx", "mprotect_rx"), ("map_rwx", "mmap_rwx"),
+                      ("mprotect_rx_noop", "mprotect_rx")):
+        v = r["probes"][pid]
+        assert (v["outcome"], v["errno_name"], v["step"]) == ("denied", "EPERM", step), pid
+    assert outcome(r, "map_rx") == "allowed"
+    assert outcome(r, "dual_map_memfd") == "allowed"
+
+
+def test_seccomp_kill_action_is_a_crash_not_a_failed_run(reports):
+    r = reports.get("seccomp-kill")
+    for pid, step in (("flip_rw_rx", "mprotect_rx"), ("map_rwx", "mmap_rwx")):
+        v = r["probes"][pid]
+        assert (v["outcome"], v["signal"], v["step"]) == ("crashed", "SIGSYS", step), pid
+    assert outcome(r, "map_rx") == "allowed"
+    assert outcome(r, "dual_map_memfd") == "allowed"
+    assert set(r["probes"]) >= set(CODE_PROBES_ALLOWED_PLAIN)   # the run completed
+
+
+def test_read_implies_exec_runs_rw_memory(reports):
+    v = reports.get("plain")["probes"]["read_implies_exec"]
+    assert v["outcome"] == "allowed" and v["value"] == 23
+    assert next(s for s in v["steps"] if s["name"] == "mmap_rw")["perms"] == "rwxp"
+
+
+def test_noexec_dev_shm_denies_shm_double_mapping_only(reports):
+    r = reports.get("noexec-shm")
+    v = r["probes"]["dual_map_shm"]
+    assert (v["outcome"], v["errno_name"], v["step"]) == ("denied", "EPERM", "mmap_rx_view")
+    assert outcome(r, "dual_map_memfd") == "allowed"
+    assert outcome(r, "dual_map_file") == "allowed"
+    assert r["summary"]["dual_mapping"]["state"] == "works"
+
+
+def test_unprivileged_uid(tmp_path):
+    # Load everything as root, then drop to nobody and probe: the interpreter itself
+    # may live where nobody cannot read (e.g. /root/.pyenv).
+    script = (
+        "import json, os, sys\n"
+        "from probe import _cmd_run\n"
+        "_cmd_run.collect(only=['map_rx'])\n"
+        "os.chdir('/'); os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+        "r = _cmd_run.collect()\n"
+        "json.dump(r, sys.stdout)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=memprobe_env(TMPDIR=str(tmp_path)), cwd=ROOT, timeout=120)
+    os.chmod(tmp_path, 0o777)
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["process"]["uid"] == 65534 and r["process"]["euid"] == 65534
+    assert outcome(r, "exec_rw") == "crashed"
+    for pid in ("flip_rw_rx", "map_rwx", "dual_map_memfd", "dual_map_shm"):
+        assert outcome(r, pid) == "allowed", pid
+    assert_valid(r)
+
+
+def test_hanging_probe_times_out_and_the_run_completes(tmp_path):
+    env = memprobe_env(MEMPROBE_TEST_HANG="map_rwx")
+    proc = run_cli("run", "--timeout", "0.5", "--format", "json", "--output", "-",
+                   "--only", "exec_rw", "map_rwx", "flip_rw_rx", env=env, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert outcome(r, "map_rwx") == "timeout"
+    assert r["probes"]["map_rwx"]["step"] == "test_hang"
+    assert outcome(r, "flip_rw_rx") == "allowed"
+    assert outcome(r, "exec_rw") == "crashed"
+
+
+def test_no_core_file_and_no_temporary_file_left_behind(tmp_path):
+    work, tmp = tmp_path / "cwd", tmp_path / "tmp"
+    work.mkdir()
+    tmp.mkdir()
+    proc = run_cli("run", "--output", "out.yaml", "--quiet", env=memprobe_env(TMPDIR=str(tmp)),
+                   cwd=str(work))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(work)) == ["out.yaml"]    # kernel.core_pattern 'core' writes to cwd
+    assert os.listdir(tmp) == []
+    assert "exec_rw" in yaml.safe_load((work / "out.yaml").read_text())["probes"]
+
+
+def test_parent_never_holds_a_wx_mapping():
+    script = (
+        "import json, sys\n"
+        "from probe import _cmd_run\n"
+        "from probe._platform import impl\n"
+        "def wx(): return [p for s, e, p, n in impl.maps_snapshot() if 'w' in p and 'x' in p]\n"
+        "before = wx()\n"
+        "r = _cmd_run.collect()\n"
+        "json.dump({'before': before, 'after': wx(), 'map_rwx': r['probes']['map_rwx']['outcome']},"
+        " sys.stdout)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=memprobe_env(), cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert got["map_rwx"] == "allowed"      # the children did hold RWX memory
+    assert got["after"] == got["before"] == []
+
+
+def test_spawn_isolation_gives_the_same_verdicts(reports):
+    proc = run_cli("run", "--isolation", "spawn", "--format", "json", "--output", "-")
+    assert proc.returncode == 0, proc.stderr
+    spawned = json.loads(proc.stdout)
+    assert spawned["process"]["isolation"] == "spawn"
+    plain = reports.get("plain")
+    assert {k: v["outcome"] for k, v in spawned["probes"].items()} == \
+        {k: v["outcome"] for k, v in plain["probes"].items()}
+    assert_valid(spawned)
+
+
+def test_stdout_holds_only_the_report():
+    proc = run_cli("run", "--only", "map_rx", "flip_rw_rx", "--output", "-")
+    assert proc.returncode == 0
+    doc = yaml.safe_load(proc.stdout)
+    assert list(doc)[:5] == ["schema_version", "tool", "generated_at", "host", "process"]
+    assert list(doc["probes"]) == ["flip_rw_rx", "map_rx"]   # registry order, not argv order
+    proc = run_cli("run", "--only", "map_rx", "--output", "-", "--format", "json")
+    assert json.loads(proc.stdout)["probes"]["map_rx"]["outcome"] == "allowed"
+
+
+def test_default_report_path_is_written_atomically(tmp_path):
+    proc = run_cli("run", "--only", "map_rx", "--quiet", cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    files = os.listdir(tmp_path / "reports")
+    assert len(files) == 1 and files[0].startswith("linux-x86_64-") and files[0].endswith(".yaml")
+    assert "report written to reports/" in proc.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--only", "nope"], "unknown probe id(s): nope"),
+    (["run", "--timeout", "-1"], "--timeout must be a positive number"),
+    (["run", "--timeout", "abc"], "is not a number"),
+    (["run", "--isolation", "thread"], "invalid choice"),
+    (["frobnicate"], "invalid choice"),
+    (["run", "--only", "map_rx", "--output", "/proc/nope/report.yaml"], "cannot write"),
+])
+def test_bad_input_is_one_line_and_exit_1(args, message):
+    proc = run_cli(*args)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert message in lines[-1] and "Traceback" not in proc.stderr
+    assert lines[-1].startswith("memprobe: error:")
+
+
+def test_list_and_version():
+    proc = run_cli("list")
+    ids = [line.split()[0] for line in proc.stdout.splitlines()]
+    from probe import _probes
+    assert ids == [p.id for p in _probes.REGISTRY]
+    assert "exec_rw" in ids and "read_implies_exec" in ids
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("memprobe ")
+
+
+def test_help_documents_exit_codes():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    for code in ("0 ", "1 ", "2 ", "3 ", "70 "):
+        assert "\n  %s" % code in proc.stdout
