@@ -198,7 +198,7 @@ def _yaml_classes():
         import yaml
         from yaml.resolver import Resolver
         try:
-            from yaml import CParser
+            from yaml._yaml import CParser
 
             class NodeParser(CParser, Resolver):
                 def __init__(self, data):

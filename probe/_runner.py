@@ -295,6 +295,8 @@ def _preload():
     import gc
     from probe import _libc, _worker  # noqa: F401
     _libc.libc()
+    if hasattr(impl, "preload"):
+        impl.preload()
     # Objects that exist now are never collected by a child: without this, a child's
     # first GC pass writes to (and so copies) every page of the parent's heap.
     gc.freeze()

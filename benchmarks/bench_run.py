@@ -1,0 +1,90 @@
+"""Benchmark of `memprobe run`: figures as ratios against baselines measured in the same run.
+
+    python benchmarks/bench_run.py [--repeat N]
+
+1. median wall time of a full `memprobe run` / median wall time of
+   `python -I -c "import yaml, psutil, ctypes"` (target <= 2.0);
+2. isolation overhead per probe in fork mode: median time of a probe run in a forked
+   child minus the median time of the same probe body run in-process (target <= 2 ms),
+   with a bare fork()+_exit()+waitpid() as context;
+3. peak RSS of a full run (the child's ru_maxrss).
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def wall(cmd, env):
+    """Wall time and peak RSS (KiB) of one command."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - t0
+    proc.returncode = 0
+    if status != 0:
+        raise SystemExit("benchmark command failed: %s" % " ".join(cmd))
+    return elapsed, usage.ru_maxrss
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    py = sys.executable
+
+    baseline_cmd = [py, "-I", "-c", "import yaml, psutil, ctypes"]
+    run_cmd = [py, "-m", "probe", "run", "--output", "-", "--quiet"]
+    wall(baseline_cmd, env), wall(run_cmd, env)       # warm the page cache
+    base, runs, rss = [], [], []
+    for _ in range(args.repeat):                       # interleaved: same machine state
+        base.append(wall(baseline_cmd, env)[0])
+        t, r = wall(run_cmd, env)
+        runs.append(t)
+        rss.append(r)
+    b, r = statistics.median(base), statistics.median(runs)
+
+    from probe import _arch, _probes, _runner
+    from probe._platform import impl
+    _runner._preload()
+    arch = _runner.detect_arch()
+    probe = _probes.by_id()["map_rx"]
+    ctx = _probes.Context(_arch.TABLE.get(arch), impl, lambda msg: None)
+    inproc = []
+    for _ in range(200):
+        t0 = time.perf_counter()
+        probe.run(ctx)
+        inproc.append(time.perf_counter() - t0)
+    isolated = [_runner.run_task("map_rx", arch)["duration_ms"] / 1000 for _ in range(200)]
+
+    def bare():
+        t0 = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        return time.perf_counter() - t0
+    forks = [bare() for _ in range(200)]
+    overhead_ms = (statistics.median(isolated) - statistics.median(inproc)) * 1000
+
+    print("memprobe run benchmark (%d interleaved runs, %s)" % (args.repeat, sys.version.split()[0]))
+    print("  baseline  python -I -c 'import yaml, psutil, ctypes': median %.1f ms" % (b * 1000))
+    print("  full run  memprobe run (%d probes):                   median %.1f ms"
+          % (len(_probes.REGISTRY), r * 1000))
+    print("  ratio run/baseline: %.2f (target <= 2.0)" % (r / b))
+    print("  fork isolation overhead per probe: %.2f ms (target <= 2 ms; isolated map_rx %.2f ms"
+          " - in-process %.2f ms; bare fork+wait %.2f ms)"
+          % (overhead_ms, statistics.median(isolated) * 1000, statistics.median(inproc) * 1000,
+             statistics.median(forks) * 1000))
+    print("  peak RSS of a full run: %.1f MiB (max over runs)" % (max(rss) / 1024))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Helpers shared by the collector commands: labels, vocabularies, colour, output files."""
+
+import os
+import sys
+
+from probe._errors import InputError
+from probe._load import clean
+
+# The engine's summary order (probe/_report.py CAPABILITIES); unknown capabilities
+# from newer reports follow in the order they first appear.
+CAPABILITY_ORDER = [
+    "nx", "heap_nx", "stack_nx", "wx_flip", "rwx_mapping", "rwx_flip", "rx_mapping", "dual_mapping",
+    "code_repatching", "rwx_patching", "file_text_patching", "heap_flip", "stack_flip",
+    "read_implies_exec",
+]
+
+OUTCOMES = ("allowed", "denied", "crashed", "killed", "timeout", "wrong_result", "skipped", "error")
+STATES = ("enforced", "not_enforced", "works", "blocked", "broken", "unknown")
+
+# Colour class of every verdict word: good (the strategy works / NX is on), bad,
+# odd (a result that needs a look) and none (nothing decided).
+TONE = {
+    "works": "good", "enforced": "good", "allowed": "good",
+    "blocked": "bad", "not_enforced": "bad", "denied": "bad", "crashed": "bad", "killed": "bad",
+    "broken": "odd", "wrong_result": "odd", "timeout": "odd", "error": "odd",
+    "unknown": "none", "skipped": "none", "missing": "none",
+}
+
+
+def tone(word):
+    return TONE.get(word, "none")
+
+
+def order_capabilities(names):
+    """Known capabilities in the engine's order, then the rest as first seen."""
+    known = [c for c in CAPABILITY_ORDER if c in names]
+    extra = [c for c in names if c not in CAPABILITY_ORDER]
+    return known + extra
+
+
+def text(value, limit=200):
+    """A document value as one safe line ('' for None)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return clean(value, limit)
+
+
+def _get(mapping, *keys):
+    for key in keys:
+        if not isinstance(mapping, dict):
+            return None
+        mapping = mapping.get(key)
+    return mapping
+
+
+def context_tags(doc):
+    """What the probes ran under that changes results: shown next to the host label."""
+    tags = []
+    process = doc.get("process") if isinstance(doc.get("process"), dict) else {}
+    mdwe = process.get("mdwe")
+    if isinstance(mdwe, int) and not isinstance(mdwe, bool) and mdwe:
+        tags.append("mdwe")
+    mode = process.get("seccomp_mode")
+    if mode == 2:
+        tags.append("seccomp")
+    elif mode == 1:
+        tags.append("seccomp-strict")
+    if process.get("read_implies_exec") is True:
+        tags.append("read-implies-exec")
+    method = _get(doc, "host", "provenance", "method")
+    if isinstance(method, str) and method != "native":
+        emulator = _get(doc, "host", "provenance", "emulator")
+        tags.append(clean(emulator if isinstance(emulator, str) and emulator else method, 40))
+    return tags
+
+
+def host_label(doc, tags=None):
+    """os/arch/kernel/host, plus the confinement in brackets: 'linux/x86_64/6.18/vm [mdwe]'."""
+    host = doc.get("host") if isinstance(doc.get("host"), dict) else {}
+    arch = host.get("arch") or host.get("machine")
+    parts = [host.get("os"), arch, host.get("kernel_release"), host.get("hostname")]
+    label = "/".join(clean(p, 60) if isinstance(p, str) and p else "?" for p in parts)
+    tags = context_tags(doc) if tags is None else tags
+    if tags:
+        label += " [%s]" % ", ".join(tags)
+    return label
+
+
+class Palette:
+    """ANSI colours, or nothing: colour only on a TTY and when NO_COLOR is unset."""
+
+    CODES = {"good": "32", "bad": "31", "odd": "33", "none": "2", "bold": "1", "dim": "2"}
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+
+    @classmethod
+    def for_stream(cls, stream, mode="auto"):
+        if mode == "always":
+            return cls(True)
+        if mode == "never":
+            return cls(False)
+        if os.environ.get("NO_COLOR"):  # https://no-color.org: any non-empty value
+            return cls(False)
+        try:
+            return cls(stream.isatty())
+        except (AttributeError, ValueError):
+            return cls(False)
+
+    def paint(self, style, value):
+        if not self.enabled or not value:
+            return value
+        return "\033[%sm%s\033[0m" % (self.CODES.get(style, "0"), value)
+
+    def verdict(self, word, shown=None):
+        return self.paint(tone(word), word if shown is None else shown)
+
+
+def add_colour_argument(parser):
+    parser.add_argument("--colour", "--color", dest="colour", choices=("auto", "always", "never"),
+                        default="auto", help="colour the output: auto (on a terminal, unless NO_COLOR "
+                        "is set), always or never")
+
+
+def write_text(path, content):
+    """Write an output file atomically ('-' means stdout)."""
+    if path in (None, "-"):
+        sys.stdout.write(content)
+        sys.stdout.flush()
+        return
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path), suffix=".tmp")
+    except OSError as exc:
+        raise InputError("%s: cannot write: %s" % (clean(path), exc.strerror or exc)) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
+            stream.write(content)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise InputError("%s: cannot write: %s" % (clean(path), exc.strerror or exc)) from None
+        raise
+
+
+def append_text(path, content):
+    """Append to a file (e.g. $GITHUB_STEP_SUMMARY, which other steps also write)."""
+    try:
+        with open(path, "a", encoding="utf-8") as stream:
+            stream.write(content)
+    except OSError as exc:
+        raise InputError("%s: cannot append: %s" % (clean(path), exc.strerror or exc)) from None
+
+
+def dump_machine(data, fmt):
+    """YAML or JSON text of plain data (what diff and matrix print for machines)."""
+    if fmt == "json":
+        import json
+
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
+                     width=100)

@@ -1,0 +1,251 @@
+"""`memprobe show REPORT`: a report as a readable terminal summary."""
+
+import sys
+
+from probe._collect import _render
+from probe._collect._render import text
+
+_MAX_GENERIC_LINES = 200
+
+
+def add_arguments(parser):
+    parser.add_argument("report", metavar="REPORT", help="report file (YAML or JSON; '-' for stdin)")
+    _render.add_colour_argument(parser)
+
+
+def main(args):
+    from probe._load import load_report
+
+    doc = load_report(args.report)
+    palette = _render.Palette.for_stream(sys.stdout, args.colour)
+    name = "<stdin>" if args.report == "-" else args.report
+    sys.stdout.write(render(doc, palette, name))
+    sys.stdout.flush()
+    return 0
+
+
+def render(doc, palette=None, name=None):
+    """The summary as text (every document string passes through clean())."""
+    p = palette or _render.Palette(False)
+    out = []
+    add = out.append
+    host = doc.get("host", {})
+    process = doc.get("process", {})
+    add(p.paint("bold", _render.host_label(doc)) + (p.paint("dim", "  (%s)" % text(name)) if name else ""))
+    add("  " + _host_line(host))
+    add("  process: " + _process_line(process))
+    tool = doc.get("tool") if isinstance(doc.get("tool"), dict) else {}
+    add("  generated %s by %s %s" % (text(doc.get("generated_at")) or "?", text(tool.get("name")) or "?",
+                                     text(tool.get("version")) or "?"))
+
+    summary = doc.get("summary") or {}
+    if summary:
+        add("")
+        add(p.paint("bold", "Capabilities"))
+        width = max(len(text(c, 40)) for c in summary)
+        for cap in _render.order_capabilities(list(summary)):
+            entry = summary[cap]
+            state = text(entry.get("state"), 20)
+            add("  %s  %s  %s" % (text(cap, 40).ljust(width), p.verdict(state, state.ljust(12)),
+                                  text(entry.get("text"))))
+
+    policies = doc.get("policies")
+    if policies:
+        add("")
+        add(p.paint("bold", "Policies"))
+        out.extend(_generic(policies, "  "))
+
+    probes = doc.get("probes") or {}
+    if probes:
+        add("")
+        add(p.paint("bold", "Probes"))
+        width = max(len(text(pid, 40)) for pid in probes)
+        for pid, result in probes.items():
+            outcome = text(result.get("outcome"), 20)
+            add("  %s  %s  %s" % (text(pid, 40).ljust(width), p.verdict(outcome, outcome.ljust(12)),
+                                  probe_detail(result)))
+            for item in result.get("attribution") or ():
+                add("  %s  %s" % (" " * width, p.paint("dim", "-> " + attribution_line(item))))
+
+    measurements = doc.get("measurements")
+    if isinstance(measurements, dict) and measurements:
+        add("")
+        add(p.paint("bold", "Measurements"))
+        for mid, entry in measurements.items():
+            add("  %s  %s" % (text(mid, 40), _measurement_line(entry)))
+
+    strategies = doc.get("strategies")
+    if strategies:
+        add("")
+        add(p.paint("bold", "Strategies"))
+        out.extend(_strategies(strategies, p))
+    recommendation = doc.get("recommendation")
+    if recommendation:
+        add("")
+        if isinstance(recommendation, str):
+            add(p.paint("bold", "Recommendation: ") + text(recommendation, 400))
+        else:
+            add(p.paint("bold", "Recommendation"))
+            out.extend(_generic(recommendation, "  "))
+    return "\n".join(out) + "\n"
+
+
+def _host_line(host):
+    parts = []
+    dist = host.get("distribution")
+    if isinstance(dist, dict) and (dist.get("name") or dist.get("id")):
+        parts.append(" ".join(text(v) for v in (dist.get("name") or dist.get("id"), dist.get("version")) if v))
+    libc = host.get("libc")
+    if isinstance(libc, dict) and libc.get("name"):
+        parts.append(" ".join(text(v) for v in (libc.get("name"), libc.get("version")) if v))
+    python = host.get("python")
+    if isinstance(python, dict) and python.get("implementation"):
+        parts.append(" ".join(text(v) for v in (python.get("implementation"), python.get("version")) if v))
+    bits = host.get("pointer_bits")
+    if bits is not None:
+        parts.append("%s-bit %s-endian" % (text(bits), text(host.get("byte_order")) or "?"))
+    if host.get("machine") and host.get("machine") != host.get("arch"):
+        parts.append("machine %s" % text(host.get("machine")))
+    if host.get("page_size") is not None:
+        parts.append("page %s" % text(host.get("page_size")))
+    nx = host.get("cpu_nx")
+    parts.append("CPU NX %s" % ("unknown" if nx is None else text(nx)))
+    prov = host.get("provenance")
+    if isinstance(prov, dict) and prov.get("method"):
+        how = text(prov.get("method"))
+        if prov.get("emulator"):
+            how += " (%s)" % text(prov.get("emulator"))
+        parts.append(how)
+    return ", ".join(parts)
+
+
+def _process_line(process):
+    if not isinstance(process, dict):
+        return "?"
+    parts = []
+    if "uid" in process:
+        uid = "uid %s" % text(process.get("uid"))
+        if process.get("euid") not in (None, process.get("uid")):
+            uid += " (euid %s)" % text(process.get("euid"))
+        parts.append(uid)
+    if "seccomp_mode" in process:
+        seccomp = "seccomp %s" % ("unknown" if process.get("seccomp_mode") is None
+                                  else text(process.get("seccomp_mode")))
+        if process.get("seccomp_filters"):
+            seccomp += " (%s filters)" % text(process.get("seccomp_filters"))
+        parts.append(seccomp)
+    for key, label in (("no_new_privs", "no_new_privs"), ("mdwe", "mdwe"), ("personality", "personality"),
+                       ("read_implies_exec", "read_implies_exec"), ("isolation", "isolation")):
+        if key in process:
+            value = process.get(key)
+            parts.append("%s %s" % (label, "unknown" if value is None else text(value)))
+    return ", ".join(parts) or "?"
+
+
+def probe_detail(result):
+    """errno/signal/step of a verdict in a few words."""
+    outcome = result.get("outcome")
+    step = result.get("step")
+    at = " at %s" % text(step, 40) if step else ""
+    dropped = " (PROT_EXEC silently dropped)" if result.get("exec_dropped") else ""
+    if outcome == "allowed":
+        value = result.get("value")
+        return ("returned %s" % text(value) if value is not None else "mapping made") + dropped
+    if outcome == "denied":
+        name = result.get("errno_name")
+        number = result.get("errno")
+        err = text(name) if name else ("errno %s" % text(number) if number is not None else "refused")
+        if name and number is not None:
+            err += " (%s)" % text(number)
+        return err + at + dropped
+    if outcome in ("crashed", "killed"):
+        return (text(result.get("signal")) or "signal %s" % text(result.get("signal_number"))) + at
+    if outcome == "wrong_result":
+        return "returned %s, expected %s%s" % (text(result.get("value")), text(result.get("expected")), at)
+    if outcome == "timeout":
+        return ("no answer" + at + (": " + text(result.get("detail")) if result.get("detail") else ""))
+    return text(result.get("detail")) or (at.strip())
+
+
+def attribution_line(item):
+    if not isinstance(item, dict):
+        return text(item)
+    line = text(item.get("mechanism"), 60) or "?"
+    if item.get("confidence"):
+        line += " (%s)" % text(item.get("confidence"), 20)
+    evidence = item.get("evidence")
+    if evidence:
+        line += ": " + _flat(evidence)
+    return line
+
+
+def _flat(value, limit=300):
+    """Any plain value as one line."""
+    if isinstance(value, dict):
+        body = "; ".join("%s %s" % (text(k, 40), _flat(v, 80)) for k, v in list(value.items())[:20])
+    elif isinstance(value, list):
+        body = "; ".join(_flat(v, 80) for v in value[:20])
+    else:
+        body = text(value, limit)
+    return body if len(body) <= limit else body[: limit - 3] + "..."
+
+
+def _measurement_line(entry):
+    if not isinstance(entry, dict):
+        return text(entry)
+    outcome = text(entry.get("outcome"), 20) or "?"
+    if entry.get("median_ns") is not None:
+        line = "median %s ns" % text(entry.get("median_ns"))
+        if entry.get("cycles") is not None:
+            line += " over %s cycles" % text(entry.get("cycles"))
+        return line
+    return "%s%s" % (outcome, (": " + text(entry.get("detail"))) if entry.get("detail") else "")
+
+
+def _strategies(strategies, p):
+    if isinstance(strategies, dict) and all(isinstance(v, dict) and "state" in v for v in strategies.values()):
+        width = max(len(text(k, 40)) for k in strategies)
+        lines = []
+        for name, entry in strategies.items():
+            state = text(entry.get("state"), 20)
+            rest = {k: v for k, v in entry.items() if k != "state"}
+            words = text(rest.pop("text", "")) if isinstance(rest.get("text"), str) else ""
+            extra = _flat(rest) if rest else ""
+            lines.append("  %s  %s  %s" % (text(name, 40).ljust(width), p.verdict(state, state.ljust(12)),
+                                           "; ".join(w for w in (words, extra) if w)))
+        return lines
+    return _generic(strategies, "  ")
+
+
+def _generic(value, indent, depth=0, budget=None):
+    """Indented key: value lines for sections whose shape memprobe does not fix."""
+    budget = budget if budget is not None else [_MAX_GENERIC_LINES]
+    lines = []
+
+    def emit(line):
+        if budget[0] > 0:
+            lines.append(line)
+        elif budget[0] == 0:
+            lines.append(indent + "...")
+        budget[0] -= 1
+
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and item and depth < 6:
+                emit("%s%s:" % (indent, text(key, 60)))
+                lines.extend(_generic(item, indent + "  ", depth + 1, budget))
+            else:
+                emit("%s%s: %s" % (indent, text(key, 60), _flat(item)))
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, (dict, list)) and item and depth < 6:
+                if isinstance(item, dict) and all(not isinstance(v, (dict, list)) for v in item.values()):
+                    emit("%s- %s" % (indent, _flat(item)))
+                else:
+                    emit("%s-" % indent)
+                    lines.extend(_generic(item, indent + "  ", depth + 1, budget))
+            else:
+                emit("%s- %s" % (indent, _flat(item)))
+    else:
+        emit(indent + _flat(value))
+    return lines
