@@ -483,11 +483,12 @@ def light_problems(doc):
     if not isinstance(host, dict):
         problems.append("host: expected a mapping, got %s" % _type_word(host))
     else:
-        for key in ("os", "hostname", "kernel_release", "machine"):
+        for key in ("os", "hostname"):
             if not isinstance(host.get(key), str):
                 problems.append("host.%s: expected a string, got %s" % (key, _type_word(host.get(key))))
-        if host.get("arch") is not None and not isinstance(host.get("arch"), str):
-            problems.append("host.arch: expected a string or null, got %s" % _type_word(host.get("arch")))
+        for key in ("kernel_release", "machine", "arch"):
+            if host.get(key) is not None and not isinstance(host.get(key), str):
+                problems.append("host.%s: expected a string or null, got %s" % (key, _type_word(host.get(key))))
     process = doc.get("process")
     if process is not None and not isinstance(process, dict):
         problems.append("process: expected a mapping, got %s" % _type_word(process))
@@ -544,53 +545,75 @@ def schema_problems(doc):
 
 
 def report_problems(doc, full=True):
-    """All problems of a parsed report (version first: nothing else is meaningful without it)."""
+    """All problems of a parsed report (version first: nothing else is meaningful without it).
+
+    full: the JSON Schema check, then (if that passes) the light checks, which
+    guard what the collector code assumes; otherwise the light checks only.
+    """
     problem = version_problem(doc)
     if problem:
         return [problem]
-    problems = light_problems(doc)
     if full:
-        seen = set(problems)
-        problems += [p for p in schema_problems(doc) if p not in seen]
-    return problems
+        problems = schema_problems(doc)
+        if problems:
+            return problems
+    return light_problems(doc)
+
+
+class Locator:
+    """Maps a problem's path ('$.a.b[2].c: ...') to 'LINE:COL' in the YAML text.
+
+    Only used on the error path, so it can afford to compose the document again;
+    it does so once, on first use.
+    """
+
+    def __init__(self, data):
+        self.data = data
+        self._node = False
+
+    def _root(self):
+        if self._node is False:
+            self._node = None
+            data = self.data
+            if data is not None and not data[:64].lstrip().startswith(b"{"):
+                NodeParser, _, _ = _yaml_classes()
+                try:
+                    if not _needs_exact_screen(data):
+                        parser = NodeParser(data)
+                        try:
+                            self._node = parser.get_single_node()
+                        finally:
+                            parser.dispose()
+                except Exception:  # noqa: BLE001 - locating is a nicety, never an error
+                    self._node = None
+        return self._node
+
+    def __call__(self, problem):
+        path = _problem_path(problem)
+        node = self._root() if path else None
+        if node is None:
+            return None
+        from yaml.nodes import MappingNode, SequenceNode
+
+        mark = node.start_mark
+        for part in path:
+            nxt = None
+            if isinstance(node, MappingNode) and isinstance(part, str):
+                for key_node, value_node in node.value:
+                    if getattr(key_node, "value", None) == part:
+                        mark, nxt = key_node.start_mark, value_node
+                        break
+            elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                nxt = node.value[part]
+                mark = nxt.start_mark
+            if nxt is None:
+                break
+            node = nxt
+        return "%d:%d" % (mark.line + 1, mark.column + 1)
 
 
 def locate(data, problem):
-    """Best-effort 'LINE:COL' of the key a problem string names ('a.b[2].c: ...').
-
-    Only called on the error path, so it can afford to re-compose the document.
-    """
-    path = _problem_path(problem)
-    if not path or data is None or data[:64].lstrip().startswith(b"{"):
-        return None
-    NodeParser, _, yaml = _yaml_classes()
-    try:
-        parser = NodeParser(data)
-        try:
-            node = parser.get_single_node()
-        finally:
-            parser.dispose()
-    except Exception:  # noqa: BLE001 - locating is a nicety, never an error
-        return None
-    from yaml.nodes import MappingNode, SequenceNode
-
-    mark = getattr(node, "start_mark", None)
-    for part in path:
-        nxt = None
-        if isinstance(node, MappingNode) and isinstance(part, str):
-            for key_node, value_node in node.value:
-                if getattr(key_node, "value", None) == part:
-                    mark, nxt = key_node.start_mark, value_node
-                    break
-        elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            nxt = node.value[part]
-            mark = nxt.start_mark
-        if nxt is None:
-            break
-        node = nxt
-    if mark is None:
-        return None
-    return "%d:%d" % (mark.line + 1, mark.column + 1)
+    return Locator(data)(problem)
 
 
 def _problem_path(problem):
@@ -629,8 +652,8 @@ def load_report(path, full=True, max_bytes=None):
     return doc
 
 
-def format_problem(name, data, problem, more=0):
-    where = locate(data, problem)
+def format_problem(name, data, problem, more=0, locator=None):
+    where = (locator or Locator(data))(problem)
     line = "%s:%s: %s" % (name, where, problem) if where else "%s: %s" % (name, problem)
     if more:
         line += " (and %d more problem%s; run memprobe validate)" % (more, "s" if more > 1 else "")

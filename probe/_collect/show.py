@@ -131,8 +131,9 @@ def _process_line(process):
     if "seccomp_mode" in process:
         seccomp = "seccomp %s" % ("unknown" if process.get("seccomp_mode") is None
                                   else text(process.get("seccomp_mode")))
-        if process.get("seccomp_filters"):
-            seccomp += " (%s filters)" % text(process.get("seccomp_filters"))
+        filters = process.get("seccomp_filters")
+        if filters:
+            seccomp += " (%s filter%s)" % (text(filters), "" if filters == 1 else "s")
         parts.append(seccomp)
     for key, label in (("no_new_privs", "no_new_privs"), ("mdwe", "mdwe"), ("personality", "personality"),
                        ("read_implies_exec", "read_implies_exec"), ("isolation", "isolation")):
