@@ -1,0 +1,144 @@
+"""Classification of real child deaths: each signal keeps its own name."""
+
+import json
+import os
+import signal
+import tempfile
+
+import pytest
+
+from probe import _arch, _libc, _probes, _runner, _worker
+
+
+def run_child(body, timeout=10.0):
+    """Fork a child that runs body(send) and exits; the raw facts the runner sees."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        try:
+            _worker._setup()
+            send = lambda msg: os.write(wfd, (json.dumps(msg) + "\n").encode())  # noqa: E731
+            send.fd = wfd
+            body(send)
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    messages, status, timed_out, stderr = _runner._collect(_runner._Child(pid, rfd), timeout)
+    return {"messages": messages, "status": status, "timed_out": timed_out, "stderr": stderr,
+            "duration_ms": 1.0}
+
+
+def classify(raw, probe_id="flip_rw_rx"):
+    return _runner.classify(_probes.by_id()[probe_id], raw, 10.0)
+
+
+def _call_code(code):
+    page = _libc.mmap_(_libc.PAGESIZE, _libc.RW, _libc.MAP_PRIVATE | _libc.MAP_ANONYMOUS)
+    _libc.write(page, code)
+    _libc.mprotect(page, _libc.PAGESIZE, _libc.RX)
+    _arch.Callable(_arch.TABLE["x86_64"], page)()
+
+
+needs_x86 = pytest.mark.skipif(_runner.detect_arch() != "x86_64", reason="x86_64 instructions")
+
+
+@needs_x86
+def test_sigill_from_a_real_illegal_instruction():
+    def body(send):
+        send({"step": "call"})
+        _call_code(b"\x0f\x0b")          # ud2
+    v = classify(run_child(body))
+    assert (v["outcome"], v["signal"], v["step"]) == ("crashed", "SIGILL", "call")
+
+
+def test_sigbus_from_a_mapping_past_the_end_of_its_file():
+    def body(send):
+        fd, path = tempfile.mkstemp()
+        os.unlink(path)
+        addr = _libc.mmap_(_libc.PAGESIZE, _libc.RW, _libc.MAP_SHARED, fd)
+        send({"step": "touch"})
+        _libc.write(addr, b"x")          # the file is empty: no page behind it
+    v = classify(run_child(body))
+    assert (v["outcome"], v["signal"], v["signal_number"]) == ("crashed", "SIGBUS", signal.SIGBUS)
+    assert v["step"] == "touch"
+
+
+def test_sigabrt_keeps_its_name():
+    def body(send):
+        send({"step": "abort"})
+        os.abort()
+    v = classify(run_child(body))
+    assert (v["outcome"], v["signal"]) == ("crashed", "SIGABRT")
+
+
+def test_sigkill_is_killed_not_crashed():
+    def body(send):
+        send({"step": "call"})
+        os.kill(os.getpid(), signal.SIGKILL)
+    v = classify(run_child(body))
+    assert (v["outcome"], v["signal"]) == ("killed", "SIGKILL")
+
+
+def test_hang_is_timeout_with_the_last_step():
+    def body(send):
+        send({"step": "spin"})
+        signal.pause()
+    raw = run_child(body, timeout=0.3)
+    v = classify(raw)
+    assert raw["timed_out"]
+    assert (v["outcome"], v["step"]) == ("timeout", "spin")
+
+
+def test_exit_without_result_is_an_error():
+    def body(send):
+        send({"step": "half"})
+        os._exit(3)
+    v = classify(run_child(body))
+    assert v["outcome"] == "error" and "status 3" in v["detail"] and "half" in v["detail"]
+
+
+def test_a_line_cut_by_a_crash_does_not_hide_earlier_steps():
+    def body(send):
+        send({"step": "mmap_rw"})
+        os.write(send.fd, b'{"step": "ca')     # dies half-way through a line
+        os.kill(os.getpid(), signal.SIGSEGV)
+    v = classify(run_child(body))
+    assert [s["name"] for s in v["steps"]] == ["mmap_rw"]
+    assert (v["outcome"], v["signal"], v["step"]) == ("crashed", "SIGSEGV", "mmap_rw")
+
+
+def test_wrong_value_is_never_success():
+    raw = {"messages": [{"step": "call"}, {"result": {"value": 7}}], "status": 0,
+           "timed_out": False, "stderr": "", "duration_ms": 1.0}
+    v = classify(raw)
+    assert (v["outcome"], v["value"], v["expected"]) == ("wrong_result", 7, 23)
+    v = classify(dict(raw, messages=[{"result": {"value": 23}}]), "repatch_rx")
+    assert v["outcome"] == "wrong_result"     # a patching probe expects 42
+
+
+class _StrippingMaps:
+    """A maps reader reporting what HardenedBSD PAGEEXEC does: success, but no X."""
+
+    def __init__(self, impl):
+        self._impl = impl
+
+    def mapping_perms(self, addr):
+        return self._impl.mapping_perms(addr).replace("x", "-")
+
+    def __getattr__(self, name):
+        return getattr(self._impl, name)
+
+
+def test_silently_dropped_exec_is_denied_with_exec_dropped():
+    from probe._platform import impl
+
+    def body(send):
+        ctx = _probes.Context(_arch.TABLE.get(_runner.detect_arch()), _StrippingMaps(impl), send)
+        try:
+            _probes.by_id()["map_rwx"].run(ctx)
+        except _probes.ExecDropped as exc:
+            send({"dropped": {"perms": exc.perms, "detail": str(exc)}})
+    v = classify(run_child(body), "map_rwx")
+    assert (v["outcome"], v["exec_dropped"], v["step"]) == ("denied", True, "mmap_rwx")
+    assert "silently dropped" in v["detail"]
