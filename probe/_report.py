@@ -64,7 +64,9 @@ def host_section(arch_name):
 
 
 def process_section(isolation, timeout):
+    import tempfile
     info = impl.process_info()
+    info["tmpdir"] = tempfile.gettempdir()   # where dual_map_file and patch_file_text put files
     info["isolation"] = isolation
     info["timeout_s"] = float(timeout)
     return info
