@@ -408,7 +408,7 @@ class ReadImpliesExec(Probe):
         return ctx.call("call", addr)
 
 
-FLIP_CYCLES = 2000
+FLIP_CYCLES = 500
 
 
 def measure_flip_cycle(ctx):
