@@ -1,0 +1,107 @@
+"""JUnit XML for `memprobe run --junit` (one test case per probe) and `memprobe check
+--junit` (one per expectation), in the common Ant/Surefire dialect that CI systems read.
+
+Every string may come from an untrusted report, so it is stripped of characters
+XML 1.0 cannot carry; ElementTree escapes the rest.
+"""
+
+import re
+
+# Characters XML 1.0 forbids even as references.
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(value, limit=2000):
+    text = "" if value is None else str(value)
+    text = _INVALID_XML.sub("\ufffd", text)
+    if limit and len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+def render(suite_name, cases, properties=None):
+    """XML text for one test suite.
+
+    cases: dicts with classname, name, status ('passed', 'failure', 'error' or
+    'skipped'), message (one line) and optional output and time (seconds).
+    """
+    import xml.etree.ElementTree as ET
+
+    counts = {"failure": 0, "error": 0, "skipped": 0}
+    for case in cases:
+        if case["status"] in counts:
+            counts[case["status"]] += 1
+    total_time = sum(float(c.get("time") or 0) for c in cases)
+    root = ET.Element("testsuites", {
+        "name": xml_text(suite_name), "tests": str(len(cases)), "failures": str(counts["failure"]),
+        "errors": str(counts["error"]), "skipped": str(counts["skipped"]), "time": "%.3f" % total_time})
+    suite = ET.SubElement(root, "testsuite", {
+        "name": xml_text(suite_name), "tests": str(len(cases)), "failures": str(counts["failure"]),
+        "errors": str(counts["error"]), "skipped": str(counts["skipped"]), "time": "%.3f" % total_time})
+    if properties:
+        props = ET.SubElement(suite, "properties")
+        for key, value in properties.items():
+            ET.SubElement(props, "property", {"name": xml_text(key, 200), "value": xml_text(value, 500)})
+    for case in cases:
+        element = ET.SubElement(suite, "testcase", {
+            "classname": xml_text(case["classname"], 300), "name": xml_text(case["name"], 300),
+            "time": "%.3f" % float(case.get("time") or 0)})
+        status = case["status"]
+        message = xml_text(case.get("message"), 500)
+        if status in ("failure", "error"):
+            child = ET.SubElement(element, status, {"message": message, "type": xml_text(case.get("type") or status)})
+            child.text = xml_text(case.get("output") or message)
+        elif status == "skipped":
+            ET.SubElement(element, "skipped", {"message": message})
+        if case.get("output") and status == "passed":
+            out = ET.SubElement(element, "system-out")
+            out.text = xml_text(case["output"])
+    body = ET.tostring(root, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
+
+
+def classname_for(prefix, report):
+    """prefix.<host slug>: CI tools split class names at dots, so the label loses its own."""
+    from probe._collect._render import host_label
+
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", host_label(report)).strip("_")
+    return "%s.%s" % (prefix, slug or "host")
+
+
+def run_cases(report):
+    """One case per probe: error/timeout are errors, skipped is skipped, the rest pass.
+
+    A run's JUnit says what happened on the host, not whether it was wanted: a
+    denial is a finding, not a failure (gate on findings with `memprobe check`).
+    """
+    from probe._collect.show import probe_detail
+
+    cases = []
+    classname = classname_for("memprobe.run", report)
+    for pid, result in (report.get("probes") or {}).items():
+        outcome = result.get("outcome")
+        detail = probe_detail(result)
+        message = "%s: %s" % (outcome, detail) if detail else str(outcome)
+        status = {"error": "error", "timeout": "error", "skipped": "skipped"}.get(outcome, "passed")
+        duration = result.get("duration_ms")
+        cases.append({"classname": classname, "name": str(pid), "status": status, "message": message,
+                      "type": outcome, "output": "%s\n%s" % (message, result.get("detail") or ""),
+                      "time": (duration / 1000.0) if isinstance(duration, (int, float)) else 0})
+    return cases
+
+
+def run_junit(report):
+    """JUnit XML text for a `memprobe run` report (the lead's `run --junit PATH`)."""
+    from probe._collect._render import host_label
+
+    return render("memprobe run " + host_label(report), run_cases(report),
+                  _properties(report))
+
+
+def _properties(report):
+    host = report.get("host") or {}
+    tool = report.get("tool") or {}
+    props = {"memprobe.version": tool.get("version"), "generated_at": report.get("generated_at")}
+    for key in ("os", "hostname", "kernel_release", "arch", "machine"):
+        props["host." + key] = host.get(key)
+    return {k: v for k, v in props.items() if v is not None}
