@@ -630,7 +630,7 @@ def _names(mechs):
     mechs = [m for m in (mechs or ()) if m and m != "unknown"]
     if not mechs:
         return "an unidentified mechanism"
-    return ", ".join("%s (%s)" % (MECHANISMS[m], m) if m in MECHANISMS else m for m in mechs)
+    return ", ".join("%s [%s]" % (MECHANISMS[m], m) if m in MECHANISMS else m for m in mechs)
 
 
 def _scope_suffix(report):

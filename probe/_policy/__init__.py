@@ -103,7 +103,7 @@ class Source:
             return self._executable
         if not self.live:
             calls = self.calls() or {}
-            return calls.get("executable") or "/proc/self/exe"
+            return calls.get("executable") or None
         try:
             return os.readlink("/proc/self/exe")
         except OSError:
