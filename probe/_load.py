@@ -33,6 +33,7 @@ MAX_NODES = 200000      # real reports hold about 600 nodes
 # documents whose bound exceeds these run the exact (slower) event scan.
 _SCREEN_DEPTH = 2000    # libyaml's composer was seen to survive 10,000 levels
 _MAX_LINE = 200         # longest shown line in an error message
+_MAX_DIGITS = 100       # int() of a huge digit string is quadratic on Pythons without a limit
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -152,7 +153,8 @@ def _parse_json(data, name):
     except UnicodeDecodeError as exc:
         raise ReportError("%s: not UTF-8 text (byte %d)" % (name, exc.start)) from None
     try:
-        doc = json.loads(text, parse_constant=_bad_constant, object_pairs_hook=_json_object)
+        doc = json.loads(text, parse_constant=_bad_constant, object_pairs_hook=_json_object,
+                         parse_int=_json_int, parse_float=_json_float)
     except json.JSONDecodeError as exc:
         raise ReportError("%s:%d:%d: invalid JSON: %s" % (name, exc.lineno, exc.colno, clean(exc.msg))) from None
     except RecursionError:
@@ -161,6 +163,19 @@ def _parse_json(data, name):
         raise ReportError("%s: invalid JSON: %s" % (name, clean(exc))) from None
     _check_depth(doc, name)
     return doc
+
+
+def _json_int(digits):
+    if len(digits) > _MAX_DIGITS:
+        raise ValueError("number with %d digits is too long for a report" % len(digits))
+    return int(digits)
+
+
+def _json_float(digits):
+    value = float(digits) if len(digits) <= _MAX_DIGITS else math.inf
+    if not math.isfinite(value):
+        raise ValueError("number %s is not finite or too long for a report" % clean(digits, 40))
+    return value
 
 
 def _json_object(pairs):
@@ -200,10 +215,37 @@ def _yaml_classes():
         try:
             from yaml._yaml import CParser
 
+            from yaml.nodes import ScalarNode, SequenceNode
+
+            base_resolve = Resolver.resolve
+            resolved = {}
+
             class NodeParser(CParser, Resolver):
+                """libyaml's parser and composer with a leaner resolver: the composer calls
+                back into Python for every node, which is a third of the parse time."""
+
                 def __init__(self, data):
                     CParser.__init__(self, data)
                     Resolver.__init__(self)
+
+                # Path resolvers are never registered here, so these per-node hooks can be
+                # C builtins that do nothing useful instead of Python methods.
+                descend_resolver = staticmethod(slice)
+                ascend_resolver = staticmethod(tuple)
+
+                def resolve(self, kind, value, implicit):
+                    if kind is ScalarNode:
+                        if implicit[0]:
+                            # A plain scalar's tag depends on its text alone, and report
+                            # texts repeat (keys, null, outcomes): remember short ones.
+                            tag = resolved.get(value)
+                            if tag is None:
+                                tag = base_resolve(self, kind, value, implicit)
+                                if len(value) <= 64 and len(resolved) < 20000:
+                                    resolved[value] = tag
+                            return tag
+                        return _STR
+                    return _SEQ if kind is SequenceNode else _MAP
 
             EventParser = CParser
         except ImportError:  # PyYAML without libyaml: the pure-Python pieces
@@ -402,6 +444,8 @@ class _Builder:
         safe = self._safe
         try:
             if tag == _INT:
+                if len(node.value) > _MAX_DIGITS:
+                    self.fail(node, "number with %d characters is too long for a report" % len(node.value))
                 return safe.construct_yaml_int(node)
             if tag == _BOOL:
                 return safe.construct_yaml_bool(node)

@@ -31,6 +31,43 @@ def tone(word):
     return TONE.get(word, "none")
 
 
+# capability -> the probes behind it (probe/_report.py CAPABILITIES), for naming what blocks it.
+_CAPABILITY_PROBES = {
+    "nx": ("exec_rw",), "heap_nx": ("exec_heap",), "stack_nx": ("exec_stack",), "wx_flip": ("flip_rw_rx",),
+    "rwx_mapping": ("map_rwx",), "rwx_flip": ("flip_rw_rwx",), "rx_mapping": ("map_rx",),
+    "dual_mapping": ("dual_map_memfd", "dual_map_shm", "dual_map_file"), "code_repatching": ("repatch_rx",),
+    "rwx_patching": ("patch_rwx",), "file_text_patching": ("patch_file_text",), "heap_flip": ("flip_heap",),
+    "stack_flip": ("flip_stack",), "read_implies_exec": ("read_implies_exec",),
+}
+
+
+def capability_probes(cap):
+    try:
+        from probe._report import CAPABILITIES
+    except ImportError:
+        return _CAPABILITY_PROBES.get(cap, ())
+    for entry in CAPABILITIES:
+        if entry[0] == cap:
+            return tuple(entry[1])
+    return _CAPABILITY_PROBES.get(cap, ())
+
+
+def blocked_by(doc, cap):
+    """Mechanisms the report names (confirmed or likely) for the probes behind a capability."""
+    probes = doc.get("probes") or {}
+    names = []
+    for pid in capability_probes(cap):
+        result = probes.get(pid)
+        if not isinstance(result, dict) or result.get("outcome") not in ("denied", "crashed", "killed"):
+            continue
+        for item in result.get("attribution") or ():
+            if (isinstance(item, dict) and item.get("confidence") in ("confirmed", "likely")
+                    and isinstance(item.get("mechanism"), str) and item["mechanism"] != "unknown"
+                    and item["mechanism"] not in names):
+                names.append(item["mechanism"])
+    return names
+
+
 def order_capabilities(names):
     """Known capabilities in the engine's order, then the rest as first seen."""
     known = [c for c in CAPABILITY_ORDER if c in names]
@@ -125,9 +162,11 @@ def add_colour_argument(parser):
 
 
 def write_text(path, content):
-    """Write an output file atomically ('-' means stdout)."""
+    """Write an output file atomically ('-' means stdout); content is a str or an iterable of str."""
+    chunks = [content] if isinstance(content, str) else content
     if path in (None, "-"):
-        sys.stdout.write(content)
+        for chunk in chunks:
+            sys.stdout.write(chunk)
         sys.stdout.flush()
         return
     import tempfile
@@ -139,7 +178,8 @@ def write_text(path, content):
         raise InputError("%s: cannot write: %s" % (clean(path), exc.strerror or exc)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
-            stream.write(content)
+            for chunk in chunks:
+                stream.write(chunk)
         os.replace(tmp, path)
     except BaseException as exc:
         try:

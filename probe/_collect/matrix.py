@@ -84,7 +84,11 @@ def read_row(path):
         return ("bad", path, str(exc))
     host = doc["host"]
     process = doc.get("process") or {}
-    cells = {cap: (entry.get("state"), entry.get("text")) for cap, entry in doc["summary"].items()}
+    cells = {}
+    for cap, entry in doc["summary"].items():
+        state = entry.get("state")
+        by = tuple(_render.blocked_by(doc, cap)) if state in ("blocked", "broken") else ()
+        cells[cap] = (state, entry.get("text"), by)
     row = {
         "file": path, "os": host.get("os"), "arch": host.get("arch") or host.get("machine"),
         "kernel_release": host.get("kernel_release"), "hostname": host.get("hostname"),
@@ -92,7 +96,43 @@ def read_row(path):
         "euid": process.get("euid", process.get("uid")), "generated_at": doc.get("generated_at") or "",
         "cells": cells,
     }
-    return ("ok", row)
+    return ("ok", _compact(row))
+
+
+_SHARED = {}
+_SHARED_MAX = 200000
+
+
+def _share(value):
+    """One copy of each repeated string (states and summary lines repeat across thousands of
+    reports): keeps the rows of a 10,000-report matrix small."""
+    if value.__class__ is not str:
+        return value
+    found = _SHARED.get(value)
+    if found is not None:
+        return found
+    if len(_SHARED) < _SHARED_MAX:
+        _SHARED[value] = value
+    return value
+
+
+def _compact(row):
+    share = _share
+    for key in ("os", "arch", "kernel_release", "base"):
+        row[key] = share(row[key])
+    row["tags"] = [share(t) for t in row["tags"]]
+    cells = tuple((share(cap), share(state), share(words), tuple(share(b) for b in by))
+                  for cap, (state, words, by) in row["cells"].items())
+    shared = _SHARED_CELLS.get(cells)
+    if shared is None:
+        shared = {cap: (state, words, by) for cap, state, words, by in cells}
+        if len(_SHARED_CELLS) < _SHARED_MAX:
+            _SHARED_CELLS[cells] = shared
+    row["cells"] = shared  # read-only from here on: many hosts have the very same summary
+    return row
+
+
+_SHARED_CELLS = {}
 
 
 def _read_chunk(paths):
@@ -220,8 +260,9 @@ def render_markdown(rows, capabilities, skipped=(), title=None):
     for row in rows:
         cells = []
         for cap in capabilities:
-            state = row["cells"].get(cap, (None, None))[0]
-            cells.append("%s %s" % (ICONS[tone(state)], _md_escape(state)) if state else "\u2013")
+            state, _, by = row["cells"].get(cap, _NO_CELL)
+            cells.append(("%s %s%s" % (ICONS[tone(state)], _md_escape(state),
+                                       " (%s)" % _md_escape(", ".join(by)) if by else "")) if state else "\u2013")
         lines.append("| %s | %s |" % (_md_escape(row["label"]), " | ".join(cells)))
     lines.append("")
     lines.append(_footer(rows, skipped))
@@ -233,6 +274,14 @@ def _footer(rows, skipped):
     if skipped:
         text += "; %d bad file%s skipped" % (len(skipped), "" if len(skipped) == 1 else "s")
     return text + ". " + "\u2705 works / enforced, \u274c blocked / not enforced, \u26a0\ufe0f broken, \u2754 unknown."
+
+
+_NO_CELL = (None, None, ())
+
+
+def _state_by(cell):
+    state, _, by = cell
+    return "%s (%s)" % (state, ", ".join(by)) if state and by else state
 
 
 def _csv_cell(value):
@@ -251,24 +300,41 @@ def render_csv(rows, capabilities, skipped=()):
         writer.writerow([_csv_cell(row["label"]), _csv_cell(row["os"]), _csv_cell(row["arch"]),
                          _csv_cell(row["kernel_release"]), _csv_cell(row["hostname"]),
                          _csv_cell(" ".join(row["tags"])), _csv_cell(row["file"]), _csv_cell(row["generated_at"])]
-                        + [_csv_cell(row["cells"].get(cap, (None, None))[0]) for cap in capabilities])
+                        + [_csv_cell(_state_by(row["cells"].get(cap, _NO_CELL))) for cap in capabilities])
     return out.getvalue()
 
 
 def render_json(rows, capabilities, skipped=(), notes=()):
-    hosts = []
-    for row in rows:
-        hosts.append({
+    """JSON text, one host per line: readable, and built without one object for the whole
+    table (json's indenting encoder would hold millions of fragments for 10,000 hosts)."""
+    return "".join(iter_json(rows, capabilities, skipped, notes))
+
+
+def _json_cell(cell):
+    state, words, by = cell
+    out = {"state": state, "text": words}
+    if by:
+        out["blocked_by"] = list(by)
+    return out
+
+
+def iter_json(rows, capabilities, skipped=(), notes=()):
+    import json
+
+    def dumps(value):
+        return json.dumps(value, ensure_ascii=False)
+
+    yield '{"capabilities": %s,\n "hosts": [' % dumps(capabilities)
+    for i, row in enumerate(rows):
+        host = {
             "label": row["label"], "os": row["os"], "arch": row["arch"], "kernel_release": row["kernel_release"],
             "hostname": row["hostname"], "context": row["tags"], "file": row["file"],
             "generated_at": row["generated_at"],
-            "cells": {cap: {"state": row["cells"][cap][0], "text": row["cells"][cap][1]}
-                      for cap in capabilities if cap in row["cells"]},
-        })
-    data = {"capabilities": capabilities, "hosts": hosts,
-            "skipped": [{"file": path, "error": reason} for path, reason in skipped],
-            "duplicates": list(notes)}
-    return _render.dump_machine(data, "json")
+            "cells": {cap: _json_cell(row["cells"][cap]) for cap in capabilities if cap in row["cells"]},
+        }
+        yield "%s\n  %s" % ("," if i else "", dumps(host))
+    yield "\n ],\n \"skipped\": %s,\n \"duplicates\": %s}\n" % (
+        dumps([{"file": path, "error": reason} for path, reason in skipped]), dumps(list(notes)))
 
 
 _CSS = """
@@ -309,12 +375,13 @@ def render_html(rows, capabilities, skipped=(), title="memprobe matrix"):
                    % (esc(clean("%s, generated %s" % (row["file"], row["generated_at"]), 0)),
                       esc(clean(row["label"], 0))))
         for cap in capabilities:
-            state, words = row["cells"].get(cap, (None, None))
+            state, words, by = row["cells"].get(cap, _NO_CELL)
             if state is None:
                 out.append('<td class="missing">\u2013</td>')
             else:
-                out.append('<td class="%s" title="%s">%s</td>'
-                           % (tone(state), esc(clean(words or state, 0)), esc(clean(state, 40))))
+                out.append('<td class="%s" title="%s">%s%s</td>'
+                           % (tone(state), esc(clean(words or state, 0)), esc(clean(state, 40)),
+                              '<br><small>%s</small>' % esc(clean(", ".join(by), 120)) if by else ""))
         out.append("</tr>")
     out.append("</tbody></table>")
     out.append('<p class="legend"><span class="good">works / enforced</span><span class="bad">blocked / '
@@ -350,7 +417,7 @@ def collect(paths, jobs=1, strict=False, duplicates="newest", warn=None):
     try:
         for result in read_rows(files, _jobs(jobs), progress):
             if result[0] == "ok":
-                rows.append(result[1])
+                rows.append(_compact(result[1]))  # again: rows from workers arrive as fresh copies
             else:
                 skipped.append((result[1], result[2]))
     finally:
@@ -383,7 +450,7 @@ def main(args):
     elif args.format == "csv":
         text = render_csv(rows, capabilities, skipped)
     elif args.format == "json":
-        text = render_json(rows, capabilities, skipped, notes)
+        text = iter_json(rows, capabilities, skipped, notes)
     else:
         text = render_html(rows, capabilities, skipped, args.title)
     _render.write_text(args.output, text)

@@ -175,7 +175,9 @@ def attribution_line(item):
     if item.get("confidence"):
         line += " (%s)" % text(item.get("confidence"), 20)
     evidence = item.get("evidence")
-    if evidence:
+    if isinstance(evidence, list):
+        line += ": " + "; ".join(_flat(e, 200) for e in evidence[:10])
+    elif evidence:
         line += ": " + _flat(evidence)
     return line
 
@@ -204,18 +206,27 @@ def _measurement_line(entry):
 
 
 def _strategies(strategies, p):
-    if isinstance(strategies, dict) and all(isinstance(v, dict) and "state" in v for v in strategies.values()):
-        width = max(len(text(k, 40)) for k in strategies)
-        lines = []
-        for name, entry in strategies.items():
-            state = text(entry.get("state"), 20)
-            rest = {k: v for k, v in entry.items() if k != "state"}
-            words = text(rest.pop("text", "")) if isinstance(rest.get("text"), str) else ""
-            extra = _flat(rest) if rest else ""
-            lines.append("  %s  %s  %s" % (text(name, 40).ljust(width), p.verdict(state, state.ljust(12)),
-                                           "; ".join(w for w in (words, extra) if w)))
-        return lines
-    return _generic(strategies, "  ")
+    """name, verdict, what blocks it and the report's words; any other shape generically."""
+    def verdict_of(entry):
+        return entry.get("verdict", entry.get("state")) if isinstance(entry, dict) else None
+
+    if not isinstance(strategies, dict) or not all(isinstance(verdict_of(v), str) for v in strategies.values()):
+        return _generic(strategies, "  ")
+    width = max(len(text(k, 40)) for k in strategies)
+    lines = []
+    for name, entry in strategies.items():
+        verdict = text(verdict_of(entry), 20)
+        words = []
+        blocked_by = entry.get("blocked_by")
+        if blocked_by:
+            words.append("by " + (", ".join(text(b, 40) for b in blocked_by) if isinstance(blocked_by, list)
+                                  else text(blocked_by, 80)))
+        for key in ("detail", "text"):
+            if isinstance(entry.get(key), str):
+                words.append(text(entry[key], 300))
+        lines.append("  %s  %s  %s" % (text(name, 40).ljust(width), p.verdict(verdict, verdict.ljust(12)),
+                                       "; ".join(words)))
+    return lines
 
 
 def _generic(value, indent, depth=0, budget=None):
