@@ -13,81 +13,21 @@ expected.yaml:
   recommendation: substrings of the recommendation
 """
 
-import errno
+import json
 import os
-import signal
 
 import pytest
 import yaml
 
-from probe import _attribution
+from probe import _attribution, _schema
 from probe._policy import detect
 
+from _policy_samples import expand
+
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+FRAGMENT = os.path.join(os.path.dirname(FIXTURES), "..", "probe", "schema", "policy-v1.fragment.json")
 TREES = sorted(d for d in os.listdir(FIXTURES)
                if os.path.isfile(os.path.join(FIXTURES, d, "expected.yaml")))
-
-# The steps each probe announces (probe/_probes.py) and the permissions the mapping
-# has after each, as the engine records them.
-STEPS = {
-    "exec_rw": [("mmap_rw", "rw-p"), ("write", None), ("call", None)],
-    "flip_rw_rx": [("mmap_rw", "rw-p"), ("write", None), ("mprotect_rx", "r-xp"), ("call", None)],
-    "map_rwx": [("mmap_rwx", "rwxp"), ("write", None), ("call", None)],
-    "flip_rw_rwx": [("mmap_rw", "rw-p"), ("mprotect_rwx", "rwxp"), ("write", None), ("call", None)],
-    "map_rx": [("mmap_rx", "r-xp")],
-    "mprotect_rx_noop": [("mmap_rx", "r-xp"), ("mprotect_rx", "r-xp")],
-    "repatch_rx": [("mmap_rw", "rw-p"), ("write", None), ("mprotect_rx", "r-xp"), ("call_original", None),
-                   ("mprotect_rw", "rw-p"), ("patch", None), ("mprotect_rx_again", "r-xp"), ("call", None)],
-    "patch_rwx": [("mmap_rw", "rw-p"), ("write", None), ("mprotect_rx", "r-xp"), ("call_original", None),
-                  ("mprotect_rwx", "rwxp"), ("patch", None), ("call", None)],
-    "exec_heap": [("malloc", None), ("write", None), ("call", None)],
-    "flip_heap": [("malloc", None), ("mprotect_rwx", "rwxp"), ("write", None), ("call", None)],
-    "exec_stack": [("find_stack", None), ("write", None), ("call", None)],
-    "flip_stack": [("find_stack", None), ("mprotect_rwx", "rwxp"), ("write", None), ("call", None)],
-    "patch_file_text": [("open", None), ("mmap_file_rx", "r-xp"), ("call_original", None),
-                        ("mprotect_rw", "rw-p"), ("patch", None), ("mprotect_rx_again", "r-xp"),
-                        ("call", None)],
-    "read_implies_exec": [("personality", None), ("mmap_rw", "rwxp"), ("write", None), ("call", None)],
-}
-for _v in ("memfd", "shm", "file"):
-    STEPS["dual_map_" + _v] = [("open", None), ("mmap_rw_view", "rw-s"), ("mmap_rx_view", "r-xs"),
-                               ("write", None), ("call", None)]
-EXPECTED_VALUE = {"map_rx": None, "mprotect_rx_noop": None, "repatch_rx": 42, "patch_rwx": 42,
-                  "patch_file_text": 42}
-
-
-def expand(probe_id, short):
-    """A probe result as the engine reports it, from the fixture's short form."""
-    words = short.split()
-    outcome = words[0]
-    seq = STEPS[probe_id]
-    expected = EXPECTED_VALUE.get(probe_id, 23)
-    r = {"outcome": outcome, "step": None, "errno": None, "errno_name": None, "signal": None,
-         "signal_number": None, "value": None, "expected": expected, "exec_dropped": False,
-         "duration_ms": 1.0, "detail": short, "steps": []}
-    if outcome == "skipped":
-        return r
-    if outcome == "allowed":
-        upto, last_perms = len(seq), True
-        r["value"] = expected
-    else:
-        step = words[1]
-        upto = [name for name, _ in seq].index(step) + 1
-        last_perms = False
-    steps = [{"name": n, "perms": p} if p else {"name": n} for n, p in seq[:upto]]
-    r["step"] = steps[-1]["name"]
-    if outcome == "denied":
-        r.update(errno_name=words[2], errno=getattr(errno, words[2], 0))
-    elif outcome in ("crashed", "killed"):
-        r.update(signal=words[2], signal_number=int(getattr(signal, words[2])))
-    elif outcome == "dropped":
-        r.update(outcome="denied", exec_dropped=True)
-        steps[-1]["perms"] = words[2]
-        last_perms = True
-    if not last_perms:
-        steps[-1].pop("perms", None)
-    r["steps"] = steps
-    return r
 
 
 def assert_subset(expected, actual, path="detectors"):
@@ -98,6 +38,12 @@ def assert_subset(expected, actual, path="detectors"):
             assert_subset(value, actual[key], "%s.%s" % (path, key))
     else:
         assert actual == expected, "%s: expected %r, got %r" % (path, expected, actual)
+
+
+def policies_schema():
+    with open(FRAGMENT) as f:
+        frag = json.load(f)
+    return {"$defs": frag["$defs"], "$ref": "#/$defs/policies"}
 
 
 def load(tree):
@@ -128,6 +74,7 @@ def test_fixture(tree):
     # The tree says which OS it is (uname.txt), and the OS decides the detector set.
     assert detect(root=root, os_name=spec["os"]) == policies
     assert_subset(spec["detectors"], policies)
+    assert _schema.validate(policies, policies_schema()) == []
     for name, result in policies.items():
         assert "state" in result, name
         if result["state"] == "unknown":
@@ -163,7 +110,9 @@ def test_fixture(tree):
 def test_fixture_tree_missing_files_give_reasons(tree, tmp_path):
     """An empty tree of the same OS: every detector says unknown/absent with a reason."""
     spec = load(tree)
-    for name, result in detect(root=str(tmp_path), os_name=spec["os"]).items():
+    got = detect(root=str(tmp_path), os_name=spec["os"])
+    assert _schema.validate(got, policies_schema()) == []
+    for name, result in got.items():
         if name == "openbsd_wx":   # always on: no source needed to say so
             assert result["state"] == "enforcing" and result["wxabort"] is None, result
             continue

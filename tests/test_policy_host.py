@@ -73,6 +73,10 @@ def test_plain_host_matches_independent_sources():
     assert (got["memfd_noexec"]["state"] == "absent") == (not os.path.exists(memfd))
     for name, result in got.items():
         assert result["state"] != "unknown" or result.get("reason"), name
+    from test_policy_fixtures import policies_schema
+    from probe import _schema
+    assert _schema.validate(got, policies_schema()) == []
+    assert _schema.validate(detect(include_inapplicable=True), policies_schema()) == []
 
 
 def test_detect_is_cheap():
@@ -179,7 +183,7 @@ def test_a_broken_detector_does_not_sink_the_others(monkeypatch):
 
 def test_inapplicable_detectors_say_why():
     got = detect(include_inapplicable=True)
-    assert got["openbsd_wx"]["state"] == "absent" and "openbsd" in got["openbsd_wx"]["reason"]
+    assert got["openbsd_wx"]["state"] == "not_applicable" and "openbsd" in got["openbsd_wx"]["reason"]
     assert "freebsd_wx" not in detect()
 
 

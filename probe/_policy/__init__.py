@@ -21,7 +21,7 @@ from probe._policy import _parse
 
 # States a detector may report (documented in the schema fragment).
 STATES = ("on", "off", "enforcing", "permissive", "disabled", "strict", "filter", "opt_in",
-          "no_mm", "absent", "unsupported", "found", "unknown")
+          "no_mm", "absent", "unsupported", "found", "unknown", "not_applicable")
 
 
 class Unavailable(Exception):
@@ -298,8 +298,8 @@ def detect(root=None, os_name=None, env=None, executable=None, include_inapplica
     (default: the host's, or the fixture's uname.txt). env: the environment that decides
     $TMPDIR (default os.environ, or the fixture's proc/self/environ). executable: the
     interpreter whose PaX markings count (default the running one).
-    include_inapplicable: also list detectors for other OSes, with state `absent` and
-    the reason they do not apply.
+    include_inapplicable: also list detectors for other OSes, with state
+    `not_applicable` and the reason they do not apply.
     """
     _load()
     try:
@@ -312,7 +312,7 @@ def detect(root=None, os_name=None, env=None, executable=None, include_inapplica
         why_not = det.applies(src.os_name)
         if why_not is not None:
             if include_inapplicable:
-                out[det.name] = {"state": "absent", "reason": why_not}
+                out[det.name] = {"state": "not_applicable", "reason": why_not}
             continue
         try:
             result = det.read(src)
