@@ -24,7 +24,7 @@ _SINGULAR = {"capabilities": "capability", "probes": "probe", "policies": "polic
 def add_arguments(parser):
     parser.add_argument("a", metavar="A", help="first report (YAML or JSON)")
     parser.add_argument("b", metavar="B", help="second report")
-    parser.add_argument("--format", choices=("text", "yaml", "json"), default="text",
+    parser.add_argument("--format", "-f", choices=("text", "yaml", "json"), default="text",
                         help="text for people (default), yaml or json for programs")
     parser.add_argument("--output", "-o", metavar="PATH", help="write the diff to PATH instead of stdout")
     _render.add_colour_argument(parser)
