@@ -119,3 +119,46 @@ def test_fixture_tree_missing_files_give_reasons(tree, tmp_path):
         assert result["state"] in ("unknown", "absent", "disabled", "unsupported", "off"), (name, result)
         if result["state"] in ("unknown", "absent"):
             assert result.get("reason"), (name, result)
+
+
+def _tree_with_exe(tmp_path, tree, exe):
+    import shutil
+    target = tmp_path / tree
+    shutil.copytree(os.path.join(FIXTURES, tree), target)
+    (target / "proc" / "self" / "exe").write_bytes(exe)
+    return str(target)
+
+
+def test_netbsd_interpreter_exempted_by_paxctl(tmp_path):
+    from test_policy_parse import make_elf
+    import struct
+    root = _tree_with_exe(tmp_path, "netbsd10", make_elf(64, "little", notes=[("PaX", 3, struct.pack("<I", 0x02))]))
+    got = detect(root=root)["netbsd_pax"]
+    assert got["state"] == "on" and got["interpreter_marking"] == "+m"
+    assert got["effective_for_interpreter"] is False
+    r = {"host": {"os": "netbsd"}, "policies": detect(root=root),
+         "probes": {"flip_rw_rx": expand("flip_rw_rx", "denied mprotect_rx EACCES")}}
+    _attribution.attribute(r)
+    assert [a["mechanism"] for a in r["probes"]["flip_rw_rx"]["attribution"]] == ["unknown"]
+    assert "+m" in " ".join(r["probes"]["flip_rw_rx"]["attribution"][0]["evidence"])
+
+
+def test_freebsd_wxneeded_interpreter(tmp_path):
+    from test_policy_parse import make_elf
+    import struct
+    exe = make_elf(64, "little", osabi=9, notes=[("FreeBSD", 4, struct.pack("<I", 0x08))])
+    root = _tree_with_exe(tmp_path, "freebsd14-allow-wx-0", exe)
+    assert detect(root=root)["freebsd_wx"]["interpreter_wxneeded"] is True
+
+
+def test_openbsd_wxneeded_interpreter_on_a_wxallowed_mount(tmp_path):
+    from test_policy_parse import make_elf
+    from probe._policy._parse import PT_OPENBSD_WXNEEDED
+    root = _tree_with_exe(tmp_path, "openbsd7", make_elf(64, "little", osabi=12,
+                                                          phdrs=[(PT_OPENBSD_WXNEEDED, 0)]))
+    got = detect(root=root)["openbsd_wx"]
+    assert got["state"] == "off" and got["interpreter_wxneeded"] is True
+    r = {"host": {"os": "openbsd"}, "policies": detect(root=root),
+         "probes": {"map_rwx": expand("map_rwx", "denied mmap_rwx ENOTSUP")}}
+    _attribution.attribute(r)
+    assert r["probes"]["map_rwx"]["attribution"][0]["mechanism"] == "unknown"

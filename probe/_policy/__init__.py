@@ -245,7 +245,7 @@ def _live_sysctl(name):
     out = _run(["sysctl", "-n", name])
     if isinstance(out, Unavailable):
         text = str(out)
-        if "unknown oid" in text or "No such" in text or "not found" in text or "second level name" in text:
+        if any(m in text for m in ("unknown oid", "No such", "not found", "level name")):
             return None
         return out
     return out.strip()

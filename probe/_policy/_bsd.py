@@ -149,7 +149,8 @@ class NetBSDPaX(Detector):
         out["interpreter"] = exe
         mark = None if marks is None or marks["netbsd_pax"] is None else \
             marks["netbsd_pax"]["flags"].get("mprotect")
-        out["interpreter_marking"] = None if mark is None else ("+m" if mark else "-m")
+        # as paxctl(8) names them: +M forces MPROTECT on, +m exempts the program
+        out["interpreter_marking"] = None if mark is None else ("+M" if mark else "+m")
         if note:
             out["interpreter_reason"] = note
         # pax_mprotect_elf_flags_active(): global means "unless marked -m" (paxctl +m
