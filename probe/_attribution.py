@@ -264,6 +264,8 @@ def status_of(mech, f, op):
         return UNSURE, "PR_GET_MDWE is not known"
     if mech == "noexec-mount":
         role = PATH_ROLE.get(op.probe)
+        if role == "shm" and f.os == "freebsd":
+            return INACTIVE, "FreeBSD's shm objects (SHM_ANON) live in no file system"
         paths = f.policy("noexec_mounts").get("paths") or {}
         entry = paths.get(role) if role else None
         if not entry or entry.get("noexec") is None:

@@ -169,6 +169,16 @@ def test_noexec_mount_of_the_probe_directory():
     assert ("noexec-mount", "likely") in att(r, "dual_map_file")
 
 
+def test_freebsd_shm_is_in_no_file_system():
+    fb = {"freebsd_wx": {"state": "off"}, "hardenedbsd": {"state": "absent"},
+          "noexec_mounts": {"state": "on", "paths": {
+              "tmp": {"path": "/tmp", "mount_point": "/tmp", "fstype": "tmpfs", "noexec": True}}}}
+    r = report({"dual_map_shm": "denied mmap_rx_view EPERM"}, fb, os_name="freebsd")
+    attribute(r)
+    assert att(r, "dual_map_shm") == [("unknown", "unknown")]
+    assert "SHM_ANON" in evidence(r, "dual_map_shm")
+
+
 def test_memfd_noexec_enforcing():
     r = report({"dual_map_memfd": "denied open EACCES"},
                policies(memfd_noexec={"state": "enforcing", "value": 2}))
@@ -392,6 +402,8 @@ def test_real_plain_host(reports):
         assert att(r, pid) == [("nx", "confirmed" if r["host"]["cpu_nx"] else "likely")]
     assert r["strategies"]["wx_flip"]["verdict"] == "works"
     assert r["recommendation"].startswith("Use W^X flipping")
+    if "tmpdir" in r["process"]:   # the detector looks at the directory the probes used
+        assert r["policies"]["noexec_mounts"]["paths"]["tmpdir"]["path"] == r["process"]["tmpdir"]
     assert _schema.validate(r, merged_schema()) == []
 
 

@@ -38,6 +38,9 @@ class Source:
         if os_name is None:
             os_name = self._fixture_os() if root is not None else _host_os()
         self.os_name = os_name
+        # On the live host with its own environment, the temporary directory is the one
+        # Python's tempfile picks (what the file-backed probes use).
+        self.own_env = env is None and self.live
         if env is None:
             env = dict(os.environ) if self.live else self._fixture_env()
         self.env = env

@@ -1,5 +1,7 @@
 """The noexec-mount detector, shared by Linux (mountinfo) and the BSDs (`mount`)."""
 
+import os
+
 from probe._policy import Detector, _parse, register, unknown
 
 
@@ -10,6 +12,14 @@ def temp_dir(env):
         if env.get(name):
             return env[name]
     return "/tmp"
+
+
+def _live_temp_dir():
+    import tempfile
+    try:
+        return tempfile.gettempdir()
+    except (OSError, IOError):
+        return temp_dir(os.environ)
 
 
 def describe_paths(mounts, paths):
@@ -50,7 +60,7 @@ class NoexecMounts(Detector):
             paths = ([("shm", shm)] if shm else []) + [("tmp", "/tmp")]
         if not mounts:
             return unknown("no mounts could be parsed from %s" % source)
-        paths.append(("tmpdir", temp_dir(src.env)))
+        paths.append(("tmpdir", _live_temp_dir() if src.own_env else temp_dir(src.env)))
         any_noexec, described = describe_paths(mounts, paths)
         return {"state": "on" if any_noexec else "off", "source": source, "paths": described}
 
