@@ -1,8 +1,15 @@
 """`memprobe run`: probe this host, print the report and write it to reports/."""
 
+import os
+import subprocess
 import sys
 
-from probe._errors import UsageError
+from probe._errors import HostError, UsageError
+
+# Set in a run started through an unmarked interpreter copy: the original interpreter.
+UNMARKED_ENV = "MEMPROBE_UNMARKED_COPY_OF"
+# Test-only: make a copy even of an interpreter that carries no PaX markings.
+FORCE_COPY_ENV = "MEMPROBE_TEST_FORCE_UNMARKED_COPY"
 
 
 def add_arguments(parser):
@@ -18,6 +25,9 @@ def add_arguments(parser):
                         help="32-bit ARM only: generate ARM or Thumb code")
     parser.add_argument("--junit", metavar="PATH", help="also write JUnit XML, one test case per probe")
     parser.add_argument("--quiet", "-q", action="store_true", help="do not print the report on stdout")
+    parser.add_argument("--pax-defaults", action="store_true",
+                        help="PaX hosts: run the probes from an unmarked copy of the interpreter, "
+                             "so results show the kernel's default flags, not the interpreter's exemptions")
 
 
 def _positive(text):
@@ -31,24 +41,44 @@ def _positive(text):
 
 
 def collect(only=None, isolation="fork", timeout=10.0, arm_mode="arm", progress=None):
-    """Run the probes and return the complete report dict."""
-    from probe import _report, _runner
+    """Run the probes, detect the policies in force, attribute; the complete report dict."""
+    from probe import _attribution, _policy, _report, _runner
     arch_name, probes, measurements = _runner.run_all(only, isolation, timeout, arm_mode, progress)
-    extra = {}
-    try:
-        from probe import _enrich
-    except ImportError:
-        _enrich = None
-    if _enrich is not None:
-        extra = _enrich.sections(probes)
+    extra = {"policies": _policy.detect()}
     report = _report.build_report(arch_name, probes, measurements, isolation, timeout, extra)
-    if _enrich is not None:
-        _enrich.finish(report)
+    if os.environ.get(UNMARKED_ENV):
+        report["process"]["unmarked_copy_of"] = os.environ[UNMARKED_ENV]
+    _attribution.attribute(report)   # adds per-probe attribution, strategies, recommendation
     return report
+
+
+def _via_unmarked_copy(args):
+    """Re-run this command from an unmarked interpreter copy; None when the interpreter
+    has no markings (it already runs with the kernel's defaults)."""
+    from probe import _policy
+    info = _policy.unmarked_interpreter(force=bool(os.environ.get(FORCE_COPY_ENV)))
+    if info["path"] is None:
+        if info["markings"].get("source"):
+            raise HostError("--pax-defaults: no unmarked interpreter copy can run here: %s"
+                            % info["reason"])
+        sys.stderr.write("memprobe: --pax-defaults: %s\n" % info["reason"])
+        return None
+    argv = [a for a in args.argv if a != "--pax-defaults"]
+    env = dict(os.environ, **info["env"])
+    env[UNMARKED_ENV] = os.path.realpath(sys.executable)
+    env.pop(FORCE_COPY_ENV, None)
+    try:
+        return subprocess.call([info["path"], "-m", "probe"] + argv, env=env)
+    finally:
+        _policy.discard_unmarked(info)
 
 
 def main(args):
     from probe import _report
+    if args.pax_defaults and not os.environ.get(UNMARKED_ENV):
+        code = _via_unmarked_copy(args)
+        if code is not None:
+            return code
     report = collect(args.only, args.isolation, args.timeout, args.arm_mode)
     text = _report.dumps(report, args.format)
     if args.output != "-":

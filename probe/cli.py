@@ -86,6 +86,7 @@ def main(argv=None):
     try:
         parser = _build_parser(only)
         args = parser.parse_args(argv)
+        args.argv = argv   # for commands that re-run themselves (run --pax-defaults)
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE

@@ -13,7 +13,6 @@ expected.yaml:
   recommendation: substrings of the recommendation
 """
 
-import json
 import os
 
 import pytest
@@ -25,7 +24,6 @@ from probe._policy import detect
 from _policy_samples import expand
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
-FRAGMENT = os.path.join(os.path.dirname(FIXTURES), "..", "probe", "schema", "policy-v1.fragment.json")
 TREES = sorted(d for d in os.listdir(FIXTURES)
                if os.path.isfile(os.path.join(FIXTURES, d, "expected.yaml")))
 
@@ -41,9 +39,7 @@ def assert_subset(expected, actual, path="detectors"):
 
 
 def policies_schema():
-    with open(FRAGMENT) as f:
-        frag = json.load(f)
-    return {"$defs": frag["$defs"], "$ref": "#/$defs/policies"}
+    return {"$defs": _schema.load_schema(1)["$defs"], "$ref": "#/$defs/policies"}
 
 
 def load(tree):
