@@ -235,3 +235,25 @@ def test_help_documents_exit_codes():
     assert proc.returncode == 0
     for code in ("0 ", "1 ", "2 ", "3 ", "70 "):
         assert "\n  %s" % code in proc.stdout
+
+
+def test_pax_defaults_runs_from_an_unmarked_copy_and_cleans_up(tmp_path):
+    # This host's interpreter carries no PaX markings, so the copy is forced (test hook);
+    # the run must go through the copy, say so, and leave nothing behind.
+    env = memprobe_env(MEMPROBE_TEST_FORCE_UNMARKED_COPY="1", TMPDIR=str(tmp_path))
+    proc = run_cli("run", "--pax-defaults", "--only", "flip_rw_rx", "map_rx", "--format", "json",
+                   "--output", "-", env=env)
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["process"]["unmarked_copy_of"] == os.path.realpath(sys.executable)
+    assert r["process"]["interpreter"].startswith(str(tmp_path))
+    assert r["probes"]["flip_rw_rx"]["outcome"] == "allowed"
+    assert os.listdir(tmp_path) == []
+    assert_valid(r)
+
+
+def test_pax_defaults_on_an_unmarked_interpreter_runs_as_is():
+    proc = run_cli("run", "--pax-defaults", "--only", "map_rx", "--format", "json", "--output", "-")
+    assert proc.returncode == 0, proc.stderr
+    assert "carries no PaX markings" in proc.stderr
+    assert "unmarked_copy_of" not in json.loads(proc.stdout)["process"]
