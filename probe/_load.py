@@ -28,7 +28,7 @@ from probe._errors import InputError, ReportError
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64          # real reports nest about 6 levels
-MAX_NODES = 200000      # real reports hold about 600 nodes
+MAX_NODES = 100000      # real reports hold about 1,000 nodes
 # The cheap pre-screen below bounds depth and node count from byte counts; only
 # documents whose bound exceeds these run the exact (slower) event scan.
 _SCREEN_DEPTH = 2000    # libyaml's composer was seen to survive 10,000 levels
@@ -278,7 +278,7 @@ _YAML_CLASSES = None
 def _parse_yaml(data, name):
     NodeParser, EventParser, yaml = _yaml_classes()
     try:
-        if _needs_exact_screen(data):
+        if _needs_exact_screen(data, EventParser, name):
             _exact_screen(EventParser, data, name)
         parser = NodeParser(data)
         try:
@@ -308,23 +308,55 @@ def _parse_yaml(data, name):
         raise ReportError("%s: nesting too deep" % name) from None
 
 
-def _needs_exact_screen(data):
-    """True unless byte counts prove the document is shallow and small enough.
+_OTHER_BREAKS = (b"\r", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")  # libyaml breaks lines at these too
+_COMPACT = (b"- ", b"-\t", b"? ", b"?\t", b": ", b":\t")
+_INDENT = None
 
-    Depth: each flow level needs a '[' or '{'; each block level needs either
-    more indentation or a compact indicator ('- ', '? ') on the same line, so
-    block depth is at most twice the longest line. Nodes: every node but the
-    first is preceded by one of the separators counted here.
+
+def _needs_exact_screen(data, EventParser=None, name=None):
+    """True unless byte counts prove the document shallow and small enough.
+
+    Depth: each flow level needs a '[' or '{'. Block collections still open at
+    a line start sit at distinct columns up to its indentation (two per column:
+    a mapping and a sequence may share one), and a line opens more only through
+    compact indicators ('- ', '? ', ': '); so block depth is at most
+    2 * (longest line + 1), or, tighter, 2 * (deepest indent + 2) + compact
+    indicators. Nodes: every node but the first follows one of the separators
+    counted here; libyaml's own event count (raw_parse, in C) settles the rest.
+    Documents with line breaks other than '\n' always take the exact scan.
     """
+    global _INDENT
     if len(data) <= 512:
         return False
+    if any(brk in data for brk in _OTHER_BREAKS):
+        return True
     flow = data.count(b"[") + data.count(b"{")
     longest = max(map(len, data.split(b"\n")))
-    if 2 * longest + flow + 2 > _SCREEN_DEPTH:
-        return True
+    if 2 * (longest + 1) + flow + 2 > _SCREEN_DEPTH:
+        if _INDENT is None:
+            import re
+
+            _INDENT = re.compile(rb"(?m)^ *")
+        indent = max(map(len, _INDENT.findall(data)))
+        compact = sum(data.count(c) for c in _COMPACT)
+        if 2 * (indent + 2) + compact + flow + 2 > _SCREEN_DEPTH:
+            return True
     nodes = (data.count(b",") + data.count(b":") + data.count(b"-") + data.count(b"\n")
              + data.count(b"?") + flow + 1)
-    return nodes > MAX_NODES
+    if nodes <= MAX_NODES:
+        return False
+    raw_parse = getattr(EventParser, "raw_parse", None) if EventParser is not None else None
+    if raw_parse is None:
+        return True
+    parser = EventParser(data)
+    try:
+        events = parser.raw_parse()  # in C: no Python object per event
+    finally:
+        parser.dispose()
+    # A scalar is one event, a collection two: nodes lie in [events / 2, events].
+    if events > 2 * MAX_NODES + 4:
+        raise ReportError("%s: more than %d values" % (name, MAX_NODES))
+    return events > MAX_NODES
 
 
 def _exact_screen(EventParser, data, name):
@@ -622,7 +654,7 @@ class Locator:
             if data is not None and not data[:64].lstrip().startswith(b"{"):
                 NodeParser, _, _ = _yaml_classes()
                 try:
-                    if not _needs_exact_screen(data):
+                    if not _needs_exact_screen(data, _yaml_classes()[1], "locate"):
                         parser = NodeParser(data)
                         try:
                             self._node = parser.get_single_node()

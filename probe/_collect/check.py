@@ -195,9 +195,12 @@ def _parse_one(key, spec, path, kind, problems):
             elif state_words:
                 exp.kind = "capability"
             else:
-                bad = next(v for v in exp.values if v not in OUTCOMES + STATES)
-                problems.append("%s: %r is neither a probe outcome (%s) nor a capability state (%s)"
-                                % (path, text(bad, 40), ", ".join(OUTCOMES), ", ".join(STATES)))
+                bad = [v for v in exp.values if v not in OUTCOMES + STATES]
+                if bad:
+                    problems.append("%s: %r is neither a probe outcome (%s) nor a capability state (%s)"
+                                    % (path, text(bad[0], 40), ", ".join(OUTCOMES), ", ".join(STATES)))
+                else:
+                    problems.append("%s: mixes probe outcomes and capability states" % path)
                 return None
     return exp
 
