@@ -18,6 +18,8 @@ def add_arguments(parser):
                         help="fork from this process (fast, default) or spawn a fresh interpreter per probe")
     parser.add_argument("--timeout", type=_positive, default=10.0, metavar="S",
                         help="seconds before a probe is killed and counted as timeout (default 10)")
+    parser.add_argument("--jobs", "-j", type=int, metavar="N",
+                        help="probes run at once, each still in its own process (default: CPUs, at most 4)")
     parser.add_argument("--format", choices=("yaml", "json"), default="yaml")
     parser.add_argument("--output", "-o", metavar="PATH",
                         help="report file (default reports/<os>-<arch>-<host>.yaml); '-' for stdout only")
@@ -40,10 +42,11 @@ def _positive(text):
     return value
 
 
-def collect(only=None, isolation="fork", timeout=10.0, arm_mode="arm", progress=None):
+def collect(only=None, isolation="fork", timeout=10.0, arm_mode="arm", progress=None, jobs=None):
     """Run the probes, detect the policies in force, attribute; the complete report dict."""
     from probe import _attribution, _policy, _report, _runner
-    arch_name, probes, measurements = _runner.run_all(only, isolation, timeout, arm_mode, progress)
+    arch_name, probes, measurements = _runner.run_all(only, isolation, timeout, arm_mode, progress,
+                                                      jobs)
     extra = {"policies": _policy.detect()}
     report = _report.build_report(arch_name, probes, measurements, isolation, timeout, extra)
     if os.environ.get(UNMARKED_ENV):
@@ -79,7 +82,7 @@ def main(args):
         code = _via_unmarked_copy(args)
         if code is not None:
             return code
-    report = collect(args.only, args.isolation, args.timeout, args.arm_mode)
+    report = collect(args.only, args.isolation, args.timeout, args.arm_mode, jobs=args.jobs)
     text = _report.dumps(report, args.format)
     if args.output != "-":
         path = args.output or _report.default_path(report, args.format)

@@ -84,53 +84,80 @@ def _start_spawn(task, arch_name):
     return _Child(popen.pid, rfd, popen.stderr.fileno(), popen)
 
 
+class _Watch:
+    """One running child: its pipes, its exit, its deadline. Many can be watched at once."""
+
+    def __init__(self, child, timeout):
+        self.child = child
+        self.started = time.perf_counter()
+        self.deadline = time.monotonic() + timeout
+        self.open = [child.rfd] + ([child.errfd] if child.errfd is not None else [])
+        self.pidfd = _pidfd(child.pid)
+        self.chunks, self.err = [], b""
+        self.status = None
+        self.timed_out = False
+
+    def fds(self):
+        return self.open + ([self.pidfd] if self.pidfd is not None else [])
+
+    def on_ready(self, fd):
+        if fd == self.pidfd:
+            if not self.open:            # exited, and every pipe is drained
+                self.status = os.waitpid(self.child.pid, 0)[1]
+            return
+        data = os.read(fd, 65536)
+        if not data:
+            self.open.remove(fd)
+        elif fd == self.child.rfd:
+            self.chunks.append(data)
+        else:
+            self.err = (self.err + data)[-STDERR_KEEP:]
+
+    def poll(self):
+        """Timeouts, and reaping where there is no pidfd to wait on."""
+        if self.status is not None:
+            return
+        if time.monotonic() >= self.deadline:
+            self.timed_out = True
+            _kill(self.child.pid)
+            self.status = os.waitpid(self.child.pid, 0)[1]
+        elif not self.open and self.pidfd is None:
+            done, status = os.waitpid(self.child.pid, os.WNOHANG)
+            if done:
+                self.status = status
+
+    def result(self):
+        for fd in (self.pidfd, self.child.rfd):
+            if fd is not None:
+                os.close(fd)
+        if self.child.popen is not None:
+            self.child.popen.stderr.close()
+            self.child.popen.returncode = 0  # reaped by us; keep Popen.__del__ quiet
+        messages = []
+        for line in b"".join(self.chunks).splitlines():
+            try:
+                messages.append(json.loads(line))
+            except ValueError:
+                pass  # a line cut by a crash: the steps before it still count
+        return {"messages": messages, "status": self.status, "timed_out": self.timed_out,
+                "stderr": self.err.decode("utf-8", "replace").strip(),
+                "duration_ms": round((time.perf_counter() - self.started) * 1000, 3)}
+
+
+def _wait_all(watches):
+    """Drive every watch until each has an exit status."""
+    live = list(watches)
+    while live:
+        _wait_any(live)
+        live = [w for w in live if w.status is None]
+
+
 def _collect(child, timeout):
-    """Read messages until EOF or the deadline; reap the child. -> (messages, status, timed_out, stderr)"""
-    deadline = time.monotonic() + timeout
-    open_fds = [child.rfd] + ([child.errfd] if child.errfd is not None else [])
-    pidfd = _pidfd(child.pid)
-    chunks, errbuf = [], b""
-    timed_out = False
-    status = None
-    while status is None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            timed_out = True
-            break
-        if not open_fds and pidfd is None:
-            status = _reap(child.pid, deadline)   # no pidfd: poll until exit or deadline
-            timed_out = status is None
-            break
-        ready, _, _ = select.select(open_fds + ([pidfd] if pidfd is not None else []), [], [],
-                                    remaining)
-        for fd in ready:
-            if fd == pidfd:
-                if not open_fds:          # exited, and every pipe is drained
-                    status = os.waitpid(child.pid, 0)[1]
-                continue
-            data = os.read(fd, 65536)
-            if not data:
-                open_fds.remove(fd)
-            elif fd == child.rfd:
-                chunks.append(data)
-            else:
-                errbuf = (errbuf + data)[-STDERR_KEEP:]
-    if timed_out:
-        _kill(child.pid)
-        status = os.waitpid(child.pid, 0)[1]
-    if pidfd is not None:
-        os.close(pidfd)
-    os.close(child.rfd)
-    if child.popen is not None:
-        child.popen.stderr.close()
-        child.popen.returncode = 0  # reaped by us; keep Popen.__del__ quiet
-    messages = []
-    for line in b"".join(chunks).splitlines():
-        try:
-            messages.append(json.loads(line))
-        except ValueError:
-            pass  # a line cut by a crash: the steps before it still count
-    return messages, status, timed_out, errbuf.decode("utf-8", "replace").strip()
+    """Read one child's messages until EOF or the deadline and reap it."""
+    watch = _Watch(child, timeout)
+    _wait_all([watch])
+    raw = watch.result()
+    return raw["messages"], raw["status"], raw["timed_out"], raw["stderr"]
 
 
 def _pidfd(pid):
@@ -150,28 +177,48 @@ def _kill(pid):
         pass
 
 
-def _reap(pid, deadline):
-    """Wait for pid; None if the deadline passes first (deadline None: block)."""
-    if deadline is None:
-        return os.waitpid(pid, 0)[1]
-    pause = 0.0001
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return status
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(pause)
-        pause = min(pause * 2, 0.01)
+def _start(task, arch_name, isolation):
+    return (_start_fork if isolation == "fork" else _start_spawn)(task, arch_name)
 
 
 def run_task(task, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT):
     """Run one probe or measurement in its own process; the raw facts, unclassified."""
-    start = time.perf_counter()
-    child = (_start_fork if isolation == "fork" else _start_spawn)(task, arch_name)
-    messages, status, timed_out, stderr = _collect(child, timeout)
-    return {"messages": messages, "status": status, "timed_out": timed_out,
-            "stderr": stderr, "duration_ms": round((time.perf_counter() - start) * 1000, 3)}
+    watch = _Watch(_start(task, arch_name, isolation), timeout)
+    _wait_all([watch])
+    return watch.result()
+
+
+def run_tasks(tasks, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT, jobs=1, done=None):
+    """Run tasks, each in its own process, at most `jobs` at a time: {task: raw facts}.
+    Probes share nothing, so running two at once changes no verdict, only the wall time."""
+    pending, running, results = list(tasks), [], {}
+    while pending or running:
+        while pending and len(running) < jobs:
+            task = pending.pop(0)
+            running.append((task, _Watch(_start(task, arch_name, isolation), timeout)))
+        _wait_any([w for _, w in running])
+        for task, watch in [r for r in running if r[1].status is not None]:
+            running.remove((task, watch))
+            results[task] = watch.result()
+            if done:
+                done(task, results[task])
+    return results
+
+
+def _wait_any(watches):
+    """Drive the watches until at least one has an exit status."""
+    while True:
+        for w in watches:
+            w.poll()
+        if any(w.status is not None for w in watches):
+            return
+        owner = {fd: w for w in watches for fd in w.fds()}
+        wait = min(w.deadline for w in watches) - time.monotonic()
+        if any(not w.open and w.pidfd is None for w in watches):
+            wait = min(wait, 0.001)       # polling waitpid: no handle to sleep on
+        ready, _, _ = select.select(list(owner), [], [], max(wait, 0))
+        for fd in ready:
+            owner[fd].on_ready(fd)
 
 
 def signal_name(num):
@@ -261,29 +308,45 @@ def select_probes(only=None):
     return [p for p in _probes.REGISTRY if p.id in only]
 
 
-def run_all(only=None, isolation="fork", timeout=DEFAULT_TIMEOUT, arm_mode="arm", progress=None):
+def default_jobs():
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def run_all(only=None, isolation="fork", timeout=DEFAULT_TIMEOUT, arm_mode="arm", progress=None,
+            jobs=None):
     """Run the selected probes, each isolated. -> (arch_name, {id: verdict}, measurements)"""
     if isolation not in ISOLATIONS:
         raise UsageError("--isolation must be one of %s" % ", ".join(ISOLATIONS))
     if not timeout > 0:
         raise UsageError("--timeout must be a positive number of seconds")
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1")
     arch_name = detect_arch(arm_mode)
     arch = _arch.TABLE.get(arch_name) if arch_name else None
     if isolation == "fork":
         _preload()
-    results = {}
-    for probe in select_probes(only):
+    selected = select_probes(only)
+    results, to_run = {}, []
+    for probe in selected:
         reason = probe.skip_reason(arch, impl)
         if reason:
             results[probe.id] = skipped(probe, reason)
         else:
-            raw = run_task(probe.id, arch_name, isolation, timeout)
-            _check_spawn_started(isolation, raw)
-            results[probe.id] = classify(probe, raw, timeout)
+            to_run.append(probe.id)
+    registry = _probes.by_id()
+
+    def done(task, raw):
+        _check_spawn_started(isolation, raw)
+        results[task] = classify(registry[task], raw, timeout)
         if progress:
-            progress(probe.id, results[probe.id])
-    measurements = {"flip_cycle_ns": measure_flip(arch_name, results, isolation, timeout)}
-    return arch_name, results, measurements
+            progress(task, results[task])
+
+    run_tasks(to_run, arch_name, isolation, timeout, jobs, done)
+    ordered = {p.id: results[p.id] for p in selected}      # registry order, whatever finished first
+    # Measured alone, after the probes: a concurrent probe would disturb the timing.
+    measurements = {"flip_cycle_ns": measure_flip(arch_name, ordered, isolation, timeout)}
+    return arch_name, ordered, measurements
 
 
 def _preload():

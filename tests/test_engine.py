@@ -208,6 +208,7 @@ def test_default_report_path_is_written_atomically(tmp_path):
     (["run", "--timeout", "-1"], "--timeout must be a positive number"),
     (["run", "--timeout", "abc"], "is not a number"),
     (["run", "--isolation", "thread"], "invalid choice"),
+    (["run", "--jobs", "0"], "--jobs must be at least 1"),
     (["frobnicate"], "invalid choice"),
     (["run", "--only", "map_rx", "--output", "/proc/nope/report.yaml"], "cannot write"),
 ])
@@ -257,3 +258,13 @@ def test_pax_defaults_on_an_unmarked_interpreter_runs_as_is():
     assert proc.returncode == 0, proc.stderr
     assert "carries no PaX markings" in proc.stderr
     assert "unmarked_copy_of" not in json.loads(proc.stdout)["process"]
+
+
+def test_one_probe_at_a_time_gives_the_same_verdicts(reports):
+    proc = run_cli("run", "--jobs", "1", "--format", "json", "--output", "-")
+    assert proc.returncode == 0, proc.stderr
+    serial = json.loads(proc.stdout)
+    plain = reports.get("plain")            # run with the default --jobs (CPUs, up to 4)
+    assert list(serial["probes"]) == list(plain["probes"])
+    assert {k: v["outcome"] for k, v in serial["probes"].items()} == \
+        {k: v["outcome"] for k, v in plain["probes"].items()}
