@@ -38,7 +38,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROJECT = os.path.dirname(os.path.dirname(HERE))
-RIG_VERSION = 1        # bump when the layout of a root changes: roots are rebuilt
+RIG_VERSION = 2        # bump when the layout of a root changes: roots are rebuilt
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "memprobe-cross")
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 RETRIES = 3            # apt network steps: a slow mirror must not fail the run at once
@@ -71,9 +71,14 @@ class Target:
         v = self.python
         # libffi comes with libpythonX.Y-stdlib (ctypes); libgcc-s1 has __clear_cache;
         # python3-yaml gives PyYAML (memprobe's runtime dependency; psutil is only
-        # imported on the BSDs); python3-pytest runs the test subset in the guest.
-        return ["python%s-minimal" % v, "libpython%s-stdlib" % v, "libgcc-s1",
-                "python3-yaml", "python3-pytest"]
+        # imported on the BSDs); python3-pytest runs the test subset in the guest;
+        # python3-hypothesis: property tests; libseccomp2: the seccomp confinement tests
+        # (only meaningful natively: qemu-user refuses a guest's seccomp filter).
+        pkgs = ["python%s-minimal" % v, "libpython%s-stdlib" % v, "libgcc-s1",
+                "python3-yaml", "python3-pytest", "python3-hypothesis"]
+        # The x86_64 roots also run the whole suite in a chroot: mount and unshare(1)
+        # for the namespace tests, a shell.
+        return pkgs if self.emulated else pkgs + ["libseccomp2", "mount", "util-linux", "dash"]
 
 
 TARGETS = {t.name: t for t in [
@@ -725,6 +730,49 @@ def report_name(report, target):
     return "%s-%s-%s.yaml" % (report["host"]["os"], report["host"]["arch"], label)
 
 
+def chroot_command(rig, target, argv, cwd=PROJECT):
+    """The whole test suite wants a real system: sys.executable that can be exec'd,
+    /usr/bin/python3.X at its usual path. For the x86_64 roots a chroot gives exactly
+    that, set up in a private mount namespace so nothing outside changes and every
+    mount disappears with the process. Needs root."""
+    root = rig.root(target)
+    for name in ("passwd", "group"):   # no base-passwd in the root: the host's users
+        shutil.copy2(os.path.join("/etc", name), os.path.join(root, "etc", name))
+    binds = ["/proc", "/sys", "/dev", "/tmp", PROJECT]
+    # The root is bound onto itself so that "/" is a mount point inside the chroot
+    # (tests remount it private for their own namespaces).
+    script = ["set -e", "mount --make-rprivate /",
+              "mount --bind %s %s" % (shlex.quote(root), shlex.quote(root))]
+    for path in binds:
+        script.append("mkdir -p %s" % shlex.quote(root + path))
+        script.append("mount --rbind %s %s" % (shlex.quote(path), shlex.quote(root + path)))
+    script.append("cd %s" % shlex.quote(cwd))
+    script.append("exec /usr/sbin/chroot %s /bin/sh -c %s" % (
+        shlex.quote(root), shlex.quote("cd %s && exec %s" % (
+            shlex.quote(cwd), " ".join(shlex.quote(a) for a in argv)))))
+    return ["unshare", "--mount", "--fork", "--", "/bin/sh", "-c", "\n".join(script)]
+
+
+def cmd_suite(rig, args):
+    """The project's whole test suite under a native Debian interpreter (chroot)."""
+    target = pick([args.target])[0]
+    if target.emulated:
+        raise RigError("suite runs only the x86_64/i386 roots natively; use check for %s" % target.name)
+    if os.geteuid() != 0:
+        raise RigError("suite needs root (a chroot in a private mount namespace)")
+    Rigged(rig, target)   # built?
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": os.environ.get("HOME", "/root"),
+           "LC_ALL": "C.UTF-8", "PYTHONPATH": PROJECT, "PYTHONNOUSERSITE": "1"}
+    for var in ("CI", "TMPDIR", "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED"):
+        if var in os.environ:
+            env[var] = os.environ[var]
+    env.update({k: v for k, v in os.environ.items() if k.startswith("MEMPROBE_")
+                and k not in ("MEMPROBE_INTERPRETER", "MEMPROBE_PROVENANCE")})
+    argv = ["/usr/bin/python" + target.python, "-m", "pytest", "-p", "no:cacheprovider"] + (
+        list(args.args) or ["-q", "-ra", "tests"])
+    return subprocess.run(chroot_command(rig, target, argv), env=env).returncode
+
+
 def cmd_info(rig, args):
     rows = []
     for t in pick(args.targets):
@@ -779,6 +827,10 @@ def main(argv=None):
     p.add_argument("target")
     p.add_argument("args", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_pytest)
+    p = sub.add_parser("suite", help="the whole test suite in a chroot of an x86_64/i386 root (root only)")
+    p.add_argument("target")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.set_defaults(fn=cmd_suite)
     p = sub.add_parser("report", help="write a reference report from the target")
     p.add_argument("target")
     p.add_argument("--output", "-o")
