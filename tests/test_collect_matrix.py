@@ -34,6 +34,15 @@ def fleet(real, tmp_path):
     return d
 
 
+def mechanisms(doc, pid):
+    """What the report itself blames (confirmed or likely) for a probe's failure."""
+    out = []
+    for item in doc["probes"][pid].get("attribution") or ():
+        if item["confidence"] in ("confirmed", "likely") and item["mechanism"] not in out + ["unknown"]:
+            out.append(item["mechanism"])
+    return out
+
+
 def run_matrix(*args):
     status, out, err = cli("matrix", *args)
     return status, out, err
@@ -56,7 +65,8 @@ def test_markdown_of_real_reports(fleet, real):
     assert "linux/aarch64/6.1.0-rpi/pi \\[qemu-aarch64 8.2.2\\]" in labels
     mdwe_row = rows[labels.index(base_md + " \\[mdwe\\]")]
     wx = header.index("`wx_flip`")
-    assert mdwe_row[wx] == "\u274c blocked"
+    by = mechanisms(real.doc("mdwe"), "flip_rw_rx")
+    assert mdwe_row[wx] == "\u274c blocked" + (" (%s)" % ", ".join(by) if by else "")
     assert rows[labels.index(base_md)][wx] == "\u2705 works"
     odd_row = next(r for r in rows if r[0].endswith("/odd"))
     assert odd_row[header.index("`rx_mapping`")] == "\u26a0\ufe0f broken"
@@ -72,13 +82,19 @@ def test_csv_and_json(fleet, real):
     assert set(by_context) == {"", "mdwe", "seccomp"}
     for name, row in (("plain", by_context[""]), ("mdwe", by_context["mdwe"]), ("seccomp", by_context["seccomp"])):
         for cap, entry in real.doc(name)["summary"].items():
-            assert row[cap] == entry["state"], (name, cap)
+            assert row[cap].split(" (")[0] == entry["state"], (name, cap)
+        by = mechanisms(real.doc(name), "flip_rw_rx")
+        assert row["wx_flip"] == real.doc(name)["summary"]["wx_flip"]["state"] + (
+            " (%s)" % ", ".join(by) if by else "")
     status, out, _ = run_matrix(fleet, "--format", "json")
     data = json.loads(out)
     assert data["capabilities"] == list(real.doc("plain")["summary"])
     assert len(data["hosts"]) == 5 and data["skipped"] == [] and data["duplicates"] == []
     mdwe = next(h for h in data["hosts"] if h["context"] == ["mdwe"])
-    assert mdwe["cells"]["wx_flip"] == {"state": "blocked", "text": real.doc("mdwe")["summary"]["wx_flip"]["text"]}
+    expected = {"state": "blocked", "text": real.doc("mdwe")["summary"]["wx_flip"]["text"]}
+    if mechanisms(real.doc("mdwe"), "flip_rw_rx"):
+        expected["blocked_by"] = mechanisms(real.doc("mdwe"), "flip_rw_rx")
+    assert mdwe["cells"]["wx_flip"] == expected
 
 
 def test_bad_files_are_skipped_with_a_warning_or_fail_with_strict(fleet):
@@ -270,7 +286,7 @@ class _Cells(html.parser.HTMLParser):
 
     def handle_data(self, data):
         if self.cell is not None:
-            self.cell[2] += data
+            self.cell[2] += (" " if self.cell[2] else "") + data
 
 
 def _chromium(url, tmp_path, *extra):

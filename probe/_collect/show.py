@@ -53,7 +53,7 @@ def render(doc, palette=None, name=None):
     if policies:
         add("")
         add(p.paint("bold", "Policies"))
-        out.extend(_generic(policies, "  "))
+        out.extend(_state_table(policies, _render.Palette(False)))
 
     probes = doc.get("probes") or {}
     if probes:
@@ -78,7 +78,7 @@ def render(doc, palette=None, name=None):
     if strategies:
         add("")
         add(p.paint("bold", "Strategies"))
-        out.extend(_strategies(strategies, p))
+        out.extend(_state_table(strategies, p))
     recommendation = doc.get("recommendation")
     if recommendation:
         add("")
@@ -185,7 +185,8 @@ def attribution_line(item):
 def _flat(value, limit=300):
     """Any plain value as one line."""
     if isinstance(value, dict):
-        body = "; ".join("%s %s" % (text(k, 40), _flat(v, 80)) for k, v in list(value.items())[:20])
+        body = "; ".join("%s %s" % (text(k, 40), "null" if v is None else _flat(v, 80))
+                         for k, v in list(value.items())[:20])
     elif isinstance(value, list):
         body = "; ".join(_flat(v, 80) for v in value[:20])
     else:
@@ -205,27 +206,33 @@ def _measurement_line(entry):
     return "%s%s" % (outcome, (": " + text(entry.get("detail"))) if entry.get("detail") else "")
 
 
-def _strategies(strategies, p):
-    """name, verdict, what blocks it and the report's words; any other shape generically."""
+def _state_table(section, p):
+    """One line per entry of a {name: {verdict|state: ..., ...}} section (strategies,
+    policies): name, verdict, what blocks it, the rest in words; other shapes generically."""
     def verdict_of(entry):
         return entry.get("verdict", entry.get("state")) if isinstance(entry, dict) else None
 
-    if not isinstance(strategies, dict) or not all(isinstance(verdict_of(v), str) for v in strategies.values()):
-        return _generic(strategies, "  ")
-    width = max(len(text(k, 40)) for k in strategies)
+    if not isinstance(section, dict) or not section or \
+            not all(isinstance(verdict_of(v), str) for v in section.values()):
+        return _generic(section, "  ")
+    width = max(len(text(k, 40)) for k in section)
     lines = []
-    for name, entry in strategies.items():
+    for name, entry in section.items():
         verdict = text(verdict_of(entry), 20)
         words = []
         blocked_by = entry.get("blocked_by")
         if blocked_by:
             words.append("by " + (", ".join(text(b, 40) for b in blocked_by) if isinstance(blocked_by, list)
                                   else text(blocked_by, 80)))
+        rest = {k: v for k, v in entry.items()
+                if k not in ("verdict", "state", "blocked_by", "detail", "text", "probes", "examples")}
+        if rest:
+            words.append(_flat(rest))
         for key in ("detail", "text"):
             if isinstance(entry.get(key), str):
                 words.append(text(entry[key], 300))
         lines.append("  %s  %s  %s" % (text(name, 40).ljust(width), p.verdict(verdict, verdict.ljust(12)),
-                                       "; ".join(words)))
+                                       "; ".join(w for w in words if w)))
     return lines
 
 
