@@ -767,7 +767,8 @@ def cmd_suite(rig, args):
         if var in os.environ:
             env[var] = os.environ[var]
     env.update({k: v for k, v in os.environ.items() if k.startswith("MEMPROBE_")
-                and k not in ("MEMPROBE_INTERPRETER", "MEMPROBE_PROVENANCE")})
+                and k not in ("MEMPROBE_INTERPRETER", "MEMPROBE_PROVENANCE")
+                and not k.startswith("MEMPROBE_CROSS")})   # host paths, not in the chroot
     argv = ["/usr/bin/python" + target.python, "-m", "pytest", "-p", "no:cacheprovider"] + (
         list(args.args) or ["-q", "-ra", "tests"])
     return subprocess.run(chroot_command(rig, target, argv), env=env).returncode
