@@ -38,10 +38,14 @@ def provenance():
     """How this report was produced. A rig that runs memprobe under an emulator says so
     in MEMPROBE_PROVENANCE as `method:emulator` (e.g. `qemu-user:qemu-aarch64 7.2.0`)."""
     value = os.environ.get("MEMPROBE_PROVENANCE", "")
+    out = {"method": "native", "emulator": None}
     if value:
         method, _, emulator = value.partition(":")
-        return {"method": method or "native", "emulator": emulator or None}
-    return {"method": "native", "emulator": None}
+        out = {"method": method or "native", "emulator": emulator or None}
+    note = os.environ.get("MEMPROBE_PROVENANCE_NOTE")   # e.g. the confinement it ran under
+    if note:
+        out["note"] = note
+    return out
 
 
 def distribution():
