@@ -103,7 +103,15 @@ def vary(base, rng, index, hostnames):
     report["generated_at"] = "2026-%02d-%02dT%02d:%02d:%02dZ" % (
         rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23), rng.randint(0, 59), index % 60)
     report["summary"] = _report.summarise(report["probes"])
+    if _attribution is not None and "policies" in report:
+        _attribution.attribute(report)  # attribution, strategies, recommendation as a run writes them
     return report
+
+
+try:
+    from probe import _attribution
+except ImportError:  # an engine without attribution: reports without it
+    _attribution = None
 
 
 def generate(directory, count, seed=1):

@@ -338,3 +338,25 @@ def test_html_renders_in_headless_chromium(fleet, real, tmp_path):
     bad_cells = sum(1 for row in cells.rows for _, cls, _ in row[1:] if cls == "bad")
     assert counts["good"] > counts["odd"] and bad_cells > 1 and counts["bad"] > counts["odd"], counts
     assert not os.path.exists(tmp_path / "owned")
+
+
+def test_progress_only_on_a_terminal():
+    class Stream(io.StringIO):
+        def __init__(self, tty):
+            super().__init__()
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    quiet, loud = Stream(False), Stream(True)
+    for stream in (quiet, loud):
+        progress = matrix._Progress(1000, stream)
+        progress(500)
+        progress(1000)
+        progress.finish()
+    assert quiet.getvalue() == ""
+    assert "\rmatrix: 500/1000 reports" in loud.getvalue() and loud.getvalue().endswith("\r\x1b[K")
+    small = Stream(True)
+    matrix._Progress(3, small)(3)
+    assert small.getvalue() == ""  # a few files finish before anyone could read it

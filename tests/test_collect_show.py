@@ -218,3 +218,17 @@ def test_diff_bad_input_exits_1(real, tmp_path):
     status, out, err = cli("diff", real.json("plain"), path)
     assert (status, out) == (1, "")
     assert "aliases" in err and err.count("\n") == 1
+
+
+def test_diff_of_policies_and_strategies_skips_their_sentences(real):
+    a, b = real.doc("plain"), real.doc("mdwe")
+    if "strategies" not in a:
+        pytest.skip("this build's reports carry no strategies (issue 3)")
+    result = diff.compare(a, b)
+    keys = [(d["section"], d["key"]) for d in result["differences"]]
+    assert ("strategies", "wx_flip.verdict") in keys and ("policies", "mdwe.state") in keys
+    assert not any(k.endswith((".detail", ".text")) for _, k in keys)
+    assert ("recommendation", "recommendation") in keys
+    text = diff.render_text(dict(result, a={"file": "a", "host": "A"}, b={"file": "b", "host": "B"}), a, b,
+                            Palette(False))
+    assert "1 recommendation" in text.splitlines()[-1]

@@ -9,12 +9,14 @@ differ: comparing two hosts is what diff is for.
 Exit status: 0 equivalent, 2 different, 1 unreadable input.
 """
 
+import re
 import sys
 
 from probe._collect import _render
 from probe._collect._render import text
 from probe._errors import EXIT_DIFFERENT, EXIT_OK
 
+WORDS = ("detail", "text")  # free-text sentences: they follow the verdicts compared
 PROBE_FIELDS = ("outcome", "step", "errno_name", "errno", "signal", "value", "exec_dropped", "attribution")
 _ABSENT = object()
 _SINGULAR = {"capabilities": "capability", "probes": "probe", "policies": "policy",
@@ -126,6 +128,8 @@ def compare(a, b):
         fa = _flatten(a[section], "", {}) if section in a else {}
         fb = _flatten(b[section], "", {}) if section in b else {}
         for key in _union(fa, fb):
+            if key.rsplit(".", 1)[-1] in WORDS:
+                continue
             record(section, key or section, fa.get(key, _ABSENT), fb.get(key, _ABSENT))
 
     ma, mb = a.get("measurements") or {}, b.get("measurements") or {}
@@ -210,11 +214,14 @@ def render_text(result, a, b, palette):
             for item in items:
                 label = item["key"] + ("." + item["field"] if item.get("field") else "")
                 va, vb = _value(item, "a"), _value(item, "b")
-                out.append("  %s: %s -> %s" % (text(label), p.verdict(va), p.verdict(vb)))
+                if label == section:  # a one-value section such as the recommendation
+                    out.append("  %s -> %s" % (p.verdict(va), p.verdict(vb)))
+                else:
+                    out.append("  %s: %s -> %s" % (text(label), p.verdict(va), p.verdict(vb)))
     if by_section:
         counts = []
         for section, items in by_section.items():
-            n = len({i["key"] for i in items})
+            n = len({re.split(r"[.\[]", i["key"], 1)[0] for i in items})
             counts.append("%d %s" % (n, section if n != 1 else _SINGULAR.get(section, section)))
         out.append("differ in " + ", ".join(counts))
     else:
