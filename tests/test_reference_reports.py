@@ -1,0 +1,35 @@
+"""The committed reference reports in reports/: loadable, valid, and saying what they claim."""
+
+import glob
+import os
+
+import pytest
+
+from probe import _load
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPORTS = sorted(glob.glob(os.path.join(ROOT, "reports", "*.yaml")))
+
+
+def test_there_are_reference_reports():
+    names = {os.path.basename(p) for p in REPORTS}
+    assert {"linux-x86_64-plain.yaml", "linux-x86_64-mdwe.yaml", "linux-x86_64-seccomp.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", REPORTS, ids=os.path.basename)
+def test_reference_report_is_valid_and_consistent(path):
+    doc = _load.load_report(path)          # the untrusted-input loader, full schema check
+    host, probes = doc["host"], doc["probes"]
+    assert os.path.basename(path).startswith("linux-%s-" % host["arch"])
+    assert probes["exec_rw"]["outcome"] == "crashed"          # NX everywhere we ran
+    confined = doc["process"]["mdwe"] or doc["process"]["seccomp_mode"]
+    for pid, value in (("flip_rw_rx", 23), ("map_rwx", 23), ("repatch_rx", 42)):
+        if confined:
+            assert probes[pid]["outcome"] in ("denied", "crashed"), pid
+        else:
+            assert (probes[pid]["outcome"], probes[pid]["value"]) == ("allowed", value), pid
+    prov = host["provenance"]
+    if prov["method"] == "qemu-user":
+        assert prov["emulator"] and "qemu" in prov["emulator"]
+    else:
+        assert prov["method"] == "native" and prov["emulator"] is None
