@@ -38,7 +38,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROJECT = os.path.dirname(os.path.dirname(HERE))
-RIG_VERSION = 2        # bump when the layout of a root changes: roots are rebuilt
+RIG_VERSION = 3        # bump when the layout of a root changes: roots are rebuilt
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "memprobe-cross")
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 RETRIES = 3            # apt network steps: a slow mirror must not fail the run at once
@@ -74,7 +74,9 @@ class Target:
         # imported on the BSDs); python3-pytest runs the test subset in the guest;
         # python3-hypothesis: property tests; libseccomp2: the seccomp confinement tests
         # (only meaningful natively: qemu-user refuses a guest's seccomp filter).
-        pkgs = ["python%s-minimal" % v, "libpython%s-stdlib" % v, "libgcc-s1",
+        # base-files: /etc/os-release, else qemu -L falls back to the host's and the
+        # report names the host's distribution.
+        pkgs = ["python%s-minimal" % v, "libpython%s-stdlib" % v, "libgcc-s1", "base-files",
                 "python3-yaml", "python3-pytest", "python3-hypothesis"]
         # The x86_64 roots also run the whole suite in a chroot: mount and unshare(1)
         # for the namespace tests, a shell.
@@ -706,7 +708,8 @@ def cmd_report(rig, args):
     os.close(fd)
     try:
         proc = r.run(["-m", "probe", "run", "--quiet", "--output", tmp] + extra,
-                     timeout=600, capture_output=True, text=True)
+                     timeout=600, capture_output=True, text=True,
+                     env={"MEMPROBE_PROVENANCE_NOTE": provenance_note(target, args.arm_mode)})
         if proc.returncode != 0:
             raise RigError("memprobe run failed under %s: %s" % (target.name, proc.stderr[-2000:]))
         with open(tmp) as f:
@@ -722,6 +725,17 @@ def cmd_report(rig, args):
             os.unlink(tmp)
     log("wrote %s" % out)
     return 0
+
+
+def provenance_note(target, arm_mode=None):
+    where = "Debian %s %s userland from a private root (tools/cross/rig.py)" % (target.suite, target.debarch)
+    if target.emulated:
+        how = ("under qemu-user on an x86_64 host; qemu enforces the guest's page protections "
+               "but host policies (MDWE, seccomp, SELinux, PaX) are not what it exercises")
+    else:
+        how = "run natively through the root's own dynamic loader on an x86_64 kernel"
+    mode = "; Thumb code (--arm-mode thumb)" if arm_mode == "thumb" else ""
+    return "%s, %s%s" % (where, how, mode)
 
 
 def report_name(report, target):
