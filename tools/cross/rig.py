@@ -210,6 +210,15 @@ def qemu_version(binary):
     return "%s %s" % (name, m.group(2).rstrip(","))
 
 
+_versions = {}
+
+
+def qemu_version_cached(binary):
+    if binary not in _versions:
+        _versions[binary] = qemu_version(binary)
+    return _versions[binary]
+
+
 # --- private roots ---------------------------------------------------------------
 
 class Rig:
@@ -449,7 +458,8 @@ class Rig:
         env["PYTHONNOUSERSITE"] = "1"
         env["MEMPROBE_INTERPRETER"] = self.interpreter_script(target)
         if target.emulated:
-            env["MEMPROBE_PROVENANCE"] = "qemu-user:" + meta["emulator"]
+            # asked now, not at setup: an apt upgrade may have replaced qemu since
+            env["MEMPROBE_PROVENANCE"] = "qemu-user:" + qemu_version_cached(meta["qemu"])
         else:
             env.pop("MEMPROBE_PROVENANCE", None)
         env["MEMPROBE_CROSS_TARGET"] = target.name
