@@ -360,3 +360,25 @@ def test_progress_only_on_a_terminal():
     small = Stream(True)
     matrix._Progress(3, small)(3)
     assert small.getvalue() == ""  # a few files finish before anyone could read it
+
+
+def test_hostile_file_names(real, tmp_path):
+    """Names from an artifact folder are not UTF-8 and may hold control characters."""
+    name = os.fsdecode(b"\xff\x1b[31mred.yaml")
+    write(tmp_path, name, real.doc("plain"))
+    write_bytes(tmp_path, os.fsdecode(b"bad\xfe\x07.yaml"), HOSTILE["python-object"])
+    for fmt in ("markdown", "csv", "json", "html"):
+        status, out, err = run_matrix(tmp_path, "-f", fmt)
+        assert status == 0, err
+        assert "\x1b" not in out + err and "\x07" not in out + err
+    data = json.loads(run_matrix(tmp_path, "-f", "json")[1])
+    assert data["hosts"][0]["file"].endswith("\\udcff\\x1b[31mred.yaml")
+    assert data["skipped"][0]["file"].endswith("bad\\udcfe\\x07.yaml")
+
+
+def test_output_survives_a_terminal_without_unicode(real, tmp_path):
+    doc = variant(real.doc("plain"), hostname="\u5317\u4eac-01")
+    path = write(tmp_path, "r.yaml", doc)
+    for args in (("matrix", path), ("show", path), ("diff", real.json("plain"), path)):
+        status, out, err = cli(*args, env={"PYTHONIOENCODING": "latin-1"})
+        assert status in (0, 2) and "\\u5317\\u4eac-01" in out, err

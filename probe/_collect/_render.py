@@ -155,6 +155,14 @@ class Palette:
         return self.paint(tone(word), word if shown is None else shown)
 
 
+def tolerant_stdout():
+    """Never fail on a character the terminal's encoding lacks (a report may hold any text)."""
+    try:
+        sys.stdout.reconfigure(errors="backslashreplace")
+    except (AttributeError, ValueError):
+        pass
+
+
 def add_colour_argument(parser):
     parser.add_argument("--colour", "--color", dest="colour", choices=("auto", "always", "never"),
                         default="auto", help="colour the output: auto (on a terminal, unless NO_COLOR "

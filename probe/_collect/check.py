@@ -396,6 +396,7 @@ def _run_report(args):
 
 
 def main(args):
+    _render.tolerant_stdout()
     from probe import _load
 
     if args.run == bool(args.report):

@@ -33,6 +33,7 @@ def add_arguments(parser):
 
 
 def main(args):
+    _render.tolerant_stdout()
     from probe._load import load_report
 
     a = load_report(args.a)

@@ -328,13 +328,13 @@ def iter_json(rows, capabilities, skipped=(), notes=()):
     for i, row in enumerate(rows):
         host = {
             "label": row["label"], "os": row["os"], "arch": row["arch"], "kernel_release": row["kernel_release"],
-            "hostname": row["hostname"], "context": row["tags"], "file": row["file"],
+            "hostname": row["hostname"], "context": row["tags"], "file": clean(row["file"], 0),
             "generated_at": row["generated_at"],
             "cells": {cap: _json_cell(row["cells"][cap]) for cap in capabilities if cap in row["cells"]},
         }
         yield "%s\n  %s" % ("," if i else "", dumps(host))
     yield "\n ],\n \"skipped\": %s,\n \"duplicates\": %s}\n" % (
-        dumps([{"file": path, "error": reason} for path, reason in skipped]), dumps(list(notes)))
+        dumps([{"file": clean(path, 0), "error": reason} for path, reason in skipped]), dumps(list(notes)))
 
 
 _CSS = """
@@ -431,6 +431,7 @@ def collect(paths, jobs=1, strict=False, duplicates="newest", warn=None):
 
 
 def main(args):
+    _render.tolerant_stdout()
     if args.github_summary and not os.environ.get("GITHUB_STEP_SUMMARY"):
         raise UsageError("--github-summary: GITHUB_STEP_SUMMARY is not set (it is, inside a GitHub Actions step)")
     rows, capabilities, skipped, notes = collect(args.paths, args.jobs, args.strict, args.duplicates)

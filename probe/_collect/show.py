@@ -14,6 +14,7 @@ def add_arguments(parser):
 
 
 def main(args):
+    _render.tolerant_stdout()
     from probe._load import load_report
 
     doc = load_report(args.report)

@@ -7,6 +7,7 @@ gives one); `FILE: ok` for a valid report. Exit 0 when every report is valid,
 
 import sys
 
+from probe._collect import _render
 from probe._errors import EXIT_OK, EXIT_USAGE, InputError
 
 
@@ -31,6 +32,7 @@ def problems_of(path):
 
 
 def main(args):
+    _render.tolerant_stdout()
     status = EXIT_OK
     out = sys.stdout
     for path in args.reports:
