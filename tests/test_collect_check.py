@@ -243,3 +243,19 @@ def test_denied_by_on_real_confined_reports(real, tmp_path, name, mechanism, oth
     exp = expect(tmp_path, "flip_rw_rx: {denied_by: %s}\n" % other)
     status, out, _ = cli("check", "-e", exp, real.json(name))
     assert status == 2 and "FAIL" in out and ("by %s" % mechanism) in out
+
+
+def test_signal_expectations_on_the_real_kill_filter_report(real, reports, tmp_path):
+    """Under a seccomp filter with a kill action the flip ends in SIGSYS, and show says so."""
+    doc = reports.get("seccomp-kill")
+    flip = doc["probes"]["flip_rw_rx"]
+    assert (flip["outcome"], flip["signal"]) == ("crashed", "SIGSYS")
+    exp = expect(tmp_path, "flip_rw_rx: {outcome: crashed, signal: SIGSYS}\nmap_rx: allowed\n"
+                           "wx_flip: blocked\n")
+    status, out, _ = cli("check", "-e", exp, reports.path("seccomp-kill"))
+    assert status == 0, out
+    exp = expect(tmp_path, "flip_rw_rx: {signal: SIGSEGV}\n")
+    assert cli("check", "-e", exp, reports.path("seccomp-kill"))[0] == 2
+    status, out, _ = cli("show", reports.path("seccomp-kill"))
+    line = next(line for line in out.splitlines() if line.split()[:1] == ["flip_rw_rx"])
+    assert "crashed" in line and "SIGSYS at %s" % flip["step"] in line
