@@ -552,7 +552,7 @@ def check_version(doc, name):
 def light_problems(doc):
     """Type checks of the fields the collector commands read, fast enough for matrix.
 
-    Returns problem strings ("path: what"). Assumes check_version() passed.
+    Returns problem strings ("path: what"). Assumes version_problem() found none.
     """
     problems = []
     host = doc.get("host")
@@ -688,10 +688,6 @@ class Locator:
         return "%d:%d" % (mark.line + 1, mark.column + 1)
 
 
-def locate(data, problem):
-    return Locator(data)(problem)
-
-
 def _problem_path(problem):
     """Parse the leading path of a problem: 'a.b[1].c: msg', '$.a.b: msg' or '/a/b: msg'."""
     head, sep, _ = problem.partition(": ")
@@ -734,10 +730,3 @@ def format_problem(name, data, problem, more=0, locator=None):
     if more:
         line += " (and %d more problem%s; run memprobe validate)" % (more, "s" if more > 1 else "")
     return line
-
-
-def load_document(path, what="file", max_bytes=None):
-    """Read and parse any untrusted YAML/JSON file (e.g. an expectations file)."""
-    data = read_bytes(path, max_bytes)
-    name = "<stdin>" if path == "-" else display_name(path)
-    return parse_document(data, name, fmt="json" if str(path).endswith(".json") else None)

@@ -41,11 +41,24 @@ def add_arguments(parser):
     parser.add_argument("report", nargs="?", metavar="REPORT", help="report to check (YAML or JSON; '-' for stdin)")
     parser.add_argument("--run", action="store_true", help="run the probes on this host and check the result")
     parser.add_argument("--isolation", choices=("fork", "spawn"), default="fork", help="with --run: as for run")
-    parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="with --run: per-probe timeout")
+    parser.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help="with --run: per-probe timeout")
     parser.add_argument("--save", metavar="PATH", help="with --run: also write the report (.json: JSON, else YAML)")
     parser.add_argument("--junit", metavar="PATH", help="write JUnit XML, one test case per expectation")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only expectations that do not hold")
     _render.add_colour_argument(parser)
+
+
+def _seconds(text):
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError("%r is not a positive number of seconds" % text)
+    return value
 
 
 class Expectation:

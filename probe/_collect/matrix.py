@@ -76,7 +76,6 @@ def read_row(path):
         data = _load.read_bytes(path)
         name = _load.display_name(path)
         doc = _load.parse_document(data, name, fmt="json" if path.endswith(".json") else None)
-        _load.check_version(doc, name)
         problems = _load.report_problems(doc, full=True)
         if problems:
             raise InputError(_load.format_problem(name, data, problems[0], len(problems) - 1))
