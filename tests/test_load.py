@@ -9,7 +9,7 @@ import yaml
 from probe import _load
 from probe._errors import InputError, ReportError
 
-from _collect_fixtures import HOSTILE, cli, dump_json, real, real_yaml_run, write, write_bytes  # noqa: F401
+from _collect_fixtures import HOSTILE, cli, real, real_yaml_run, write, write_bytes  # noqa: F401 (fixtures)
 
 
 def test_real_yaml_report_loads_like_the_c_safe_loader(real):

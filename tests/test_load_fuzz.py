@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from probe import _load, cli
