@@ -259,3 +259,10 @@ def test_signal_expectations_on_the_real_kill_filter_report(real, reports, tmp_p
     status, out, _ = cli("show", reports.path("seccomp-kill"))
     line = next(line for line in out.splitlines() if line.split()[:1] == ["flip_rw_rx"])
     assert "crashed" in line and "SIGSYS at %s" % flip["step"] in line
+
+
+@pytest.mark.parametrize("command", ["show", "diff", "matrix", "check", "validate"])
+def test_help_documents_exit_codes(command):
+    status, out, _ = cli(command, "--help")
+    assert status == 0
+    assert "exit codes:" in out and "3   check: some expectation could not be decided" in out
