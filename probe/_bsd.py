@@ -10,7 +10,8 @@ import platform
 
 from probe import _libc
 from probe._posix import (  # noqa: F401 - re-exported: the platform module is the API
-    SKIP_NO_MEMFD, SKIP_NO_PERSONALITY, cpu_nx, hostname, process_info, provenance,
+    SKIP_NO_MEMFD, SKIP_NO_PERSONALITY, cpu_nx, emulator, hostname, interpreter_command,
+    process_info, provenance,
     python_info, set_read_implies_exec, uname)
 from probe import _posix
 

@@ -6,7 +6,7 @@ import os
 
 from probe import _libc
 from probe._posix import (  # noqa: F401 - re-exported: the platform module is the API
-    SKIP_NO_MEMFD, SKIP_NO_PERSONALITY, hostname, provenance, python_info, shm_fd, uname)
+    SKIP_NO_MEMFD, SKIP_NO_PERSONALITY, hostname, python_info, shm_fd, uname)
 from probe import _posix
 
 # Root of the /proc and /etc trees; tests point it at a fixture tree (psutil's PROCFS_PATH).
@@ -59,7 +59,8 @@ def distribution():
         except OSError:
             continue
         return {"id": info.get("ID"), "name": info.get("NAME"),
-                "version": info.get("VERSION_ID") or info.get("VERSION")}
+                # sid/testing have no VERSION_ID: the codename is what identifies them
+                "version": info.get("VERSION_ID") or info.get("VERSION") or info.get("VERSION_CODENAME")}
     return {"id": None, "name": None, "version": None}
 
 
@@ -230,3 +231,83 @@ def disable_core_dumps():
     prctl = _prctl()
     if prctl is not None:
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+# --- user-mode emulation (qemu-user) ---------------------------------------------------
+# qemu-user fakes /proc/self/{exe,cmdline,maps,auxv} for the guest but not /proc/thread-self:
+# the two exe links differ exactly when an emulator runs this process.
+
+def _readlink(path):
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def _proc_argv(path):
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    return [a.decode("utf-8", "surrogateescape") for a in raw.split(b"\0")[:-1]]
+
+
+def emulator():
+    guest = _readlink("/proc/self/exe")
+    host = _readlink("/proc/thread-self/exe")
+    if not guest or not host or guest == host:
+        return None
+    return host, _proc_argv("/proc/thread-self/cmdline"), _proc_argv("/proc/self/cmdline")
+
+
+def interpreter_command():
+    import sys
+    emu = emulator()
+    if emu:
+        host_exe, host_argv, guest_argv = emu
+        if host_argv and guest_argv and len(host_argv) > len(guest_argv) \
+                and host_argv[-len(guest_argv):] == guest_argv:
+            # the emulator's own prefix (`qemu-aarch64 -L ROOT`) keeps its options
+            return host_argv[:-len(guest_argv)] + [sys.executable]
+        from probe._errors import HostError
+        raise HostError("--isolation spawn: this interpreter runs under %s and its command line "
+                        "cannot be recovered; set MEMPROBE_INTERPRETER or use --isolation fork"
+                        % os.path.basename(host_exe))
+    # Started through the dynamic loader (`ld.so --library-path DIRS python`): exe is the
+    # loader; reuse the command line up to the interpreter.
+    exe = _readlink("/proc/self/exe")
+    real = os.path.realpath(sys.executable)
+    if exe and os.path.realpath(exe) != real:
+        argv = _proc_argv("/proc/self/cmdline") or []
+        if argv and os.path.realpath(argv[0]) == os.path.realpath(exe):
+            for i, arg in enumerate(argv[1:], 1):
+                if os.path.realpath(arg) == real:
+                    return argv[:i + 1]
+    return [sys.executable]
+
+
+def provenance():
+    detected = None
+    if not os.environ.get("MEMPROBE_PROVENANCE"):
+        emu = emulator()
+        if emu:
+            name = os.path.basename(emu[0])
+            detected = {"method": "qemu-user" if name.startswith("qemu-") else "emulated",
+                        "emulator": _emulator_version(emu[0])}
+    return _posix._provenance(detected)
+
+
+def _emulator_version(host_exe):
+    import re
+    import subprocess
+    name = os.path.basename(host_exe)
+    try:
+        text = subprocess.run([host_exe, "--version"], capture_output=True, text=True, timeout=10,
+                              stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.SubprocessError):
+        text = ""
+    m = re.search(r"^(\S+) version (\d[\w.]*)", text, re.M)
+    if m:
+        return "%s %s" % (os.path.basename(m.group(1)), m.group(2))   # 'qemu-aarch64 7.2.22'
+    return name[:-len("-static")] if name.endswith("-static") else name

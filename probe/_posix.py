@@ -34,14 +34,30 @@ def python_info():
     return {"implementation": platform.python_implementation(), "version": platform.python_version()}
 
 
+def emulator():
+    """(emulator binary, its argv, the guest's argv) when a user-mode emulator runs us."""
+    return None
+
+
+def interpreter_command():
+    """The command that starts this interpreter afresh (for --isolation spawn)."""
+    return [sys.executable]
+
+
 def provenance():
-    """How this report was produced. A rig that runs memprobe under an emulator says so
-    in MEMPROBE_PROVENANCE as `method:emulator` (e.g. `qemu-user:qemu-aarch64 7.2.0`)."""
+    """How this report was produced: detected, or said by a rig in MEMPROBE_PROVENANCE as
+    `method:emulator` (e.g. `qemu-user:qemu-aarch64 7.2.0`)."""
+    return _provenance(None)
+
+
+def _provenance(detected):
     value = os.environ.get("MEMPROBE_PROVENANCE", "")
     out = {"method": "native", "emulator": None}
     if value:
-        method, _, emulator = value.partition(":")
-        out = {"method": method or "native", "emulator": emulator or None}
+        method, _, emu = value.partition(":")
+        out = {"method": method or "native", "emulator": emu or None}
+    elif detected:
+        out = detected
     note = os.environ.get("MEMPROBE_PROVENANCE_NOTE")   # e.g. the confinement it ran under
     if note:
         out["note"] = note

@@ -37,14 +37,15 @@ def worker_command():
 
     Under qemu-user the guest cannot exec sys.executable itself; a rig says how to
     start a guest interpreter in MEMPROBE_INTERPRETER (e.g. `qemu-aarch64 -L ROOT
-    ROOT/usr/bin/python3.11`).
+    ROOT/usr/bin/python3.11`); without it the platform module recovers the emulator's
+    command line where it can.
     """
     override = os.environ.get("MEMPROBE_INTERPRETER")
     if override:
         return shlex.split(override)
     if not sys.executable:
         raise HostError("--isolation spawn needs sys.executable, which is empty here; use --isolation fork")
-    return [sys.executable]
+    return impl.interpreter_command()   # under qemu-user: the emulator's command line
 
 
 class _Child:
@@ -230,12 +231,14 @@ def signal_name(num):
 
 def classify(probe, raw, timeout):
     """Turn a child's exit status, messages and last step into a verdict dict."""
-    steps, final = [], None
+    steps, final, dropped = [], None, None
     for msg in raw["messages"]:
         if "step" in msg:
             steps.append({"name": msg["step"]})
         elif "perms" in msg and steps:
             steps[-1]["perms"] = msg["perms"]
+            if msg.get("x_missing") and dropped is None:
+                dropped = steps[-1]
         else:
             final = msg
     last = steps[-1]["name"] if steps else None
@@ -252,6 +255,13 @@ def classify(probe, raw, timeout):
         sig = os.WTERMSIG(status)
         name = signal_name(sig)
         out.update(signal=name, signal_number=sig)
+        if dropped is not None:
+            # The kernel said yes, the maps showed no X, and running the code faulted:
+            # PROT_EXEC was silently dropped at that step (HardenedBSD PAGEEXEC).
+            out.update(outcome="denied", exec_dropped=True, step=dropped["name"])
+            out["detail"] = ("%s succeeded but the mapping is %s: PROT_EXEC was silently dropped; "
+                             "calling the code then died of %s" % (dropped["name"], dropped["perms"], name))
+            return out
         out["outcome"] = "killed" if sig == signal.SIGKILL else "crashed"
         out["detail"] = "terminated by %s (%s)%s" % (name, signal.strsignal(sig) if hasattr(
             signal, "strsignal") else name, at)
@@ -278,6 +288,9 @@ def classify(probe, raw, timeout):
             out["detail"] = "the code ran but returned %r, expected %r%s" % (value, probe.expected, at)
         if notes:
             out["detail"] += "; " + notes
+        if dropped is not None:
+            out["detail"] += ("; the maps showed %s after %s, yet the code ran: this maps source "
+                              "does not show X here" % (dropped["perms"], dropped["name"]))
     elif "denied" in final:
         num = final["denied"]["errno"]
         name = errno.errorcode.get(num, "E%d" % num)

@@ -118,7 +118,8 @@ def test_wrong_value_is_never_success():
 
 
 class _StrippingMaps:
-    """A maps reader reporting what HardenedBSD PAGEEXEC does: success, but no X."""
+    """A maps source that hides X, as qemu 7.2's emulated /proc/self/maps does for an RWX
+    page inside the heap."""
 
     def __init__(self, impl):
         self._impl = impl
@@ -130,15 +131,44 @@ class _StrippingMaps:
         return getattr(self._impl, name)
 
 
-def test_silently_dropped_exec_is_denied_with_exec_dropped():
+def test_maps_without_x_but_running_code_is_allowed_with_a_note():
     from probe._platform import impl
 
     def body(send):
         ctx = _probes.Context(_arch.TABLE.get(_runner.detect_arch()), _StrippingMaps(impl), send)
-        try:
-            _probes.by_id()["map_rwx"].run(ctx)
-        except _probes.ExecDropped as exc:
-            send({"dropped": {"perms": exc.perms, "detail": str(exc)}})
+        send({"result": {"value": _probes.by_id()["map_rwx"].run(ctx), "notes": []}})
     v = classify(run_child(body), "map_rwx")
-    assert (v["outcome"], v["exec_dropped"], v["step"]) == ("denied", True, "mmap_rwx")
+    assert (v["outcome"], v["exec_dropped"], v["value"]) == ("allowed", False, 23)
+    assert "the maps showed rw-p after mmap_rwx, yet the code ran" in v["detail"]
+
+
+@needs_x86
+def test_silently_dropped_exec_is_denied_once_the_call_faults():
+    # What HardenedBSD PAGEEXEC does: the mmap asked for RWX "succeeds" but the page has no
+    # X. Here the page really is RW only; the probe records the RWX request and calls.
+    from probe._platform import impl
+
+    def body(send):
+        ctx = _probes.Context(_arch.TABLE["x86_64"], impl, send)
+        ctx.step("mmap_rwx")
+        addr = _libc.mmap_(_libc.PAGESIZE, _libc.RW, _libc.MAP_PRIVATE | _libc.MAP_ANONYMOUS)
+        ctx._perms("mmap_rwx", addr, _libc.RWX)
+        ctx.write_code("write", addr)
+        ctx.call("call", addr)
+    v = classify(run_child(body), "map_rwx")
+    assert (v["outcome"], v["exec_dropped"], v["step"], v["signal"]) == \
+        ("denied", True, "mmap_rwx", "SIGSEGV")
     assert "silently dropped" in v["detail"]
+
+
+def test_dropped_exec_on_a_probe_that_calls_nothing_is_denied():
+    from probe._platform import impl
+
+    def body(send):
+        ctx = _probes.Context(None, _StrippingMaps(impl), send)
+        _probes.by_id()["map_rx"].run(ctx)
+        assert ctx.dropped == ("mmap_rx", "r--p")
+        exc = _probes.ExecDropped(*ctx.dropped)
+        send({"dropped": {"perms": exc.perms, "detail": str(exc)}})
+    v = classify(run_child(body), "map_rx")
+    assert (v["outcome"], v["exec_dropped"]) == ("denied", True)

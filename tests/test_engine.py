@@ -198,8 +198,10 @@ def test_stdout_holds_only_the_report():
 def test_default_report_path_is_written_atomically(tmp_path):
     proc = run_cli("run", "--only", "map_rx", "--quiet", cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr
+    from probe import _runner
     files = os.listdir(tmp_path / "reports")
-    assert len(files) == 1 and files[0].startswith("linux-x86_64-") and files[0].endswith(".yaml")
+    prefix = "linux-%s-" % _runner.detect_arch()
+    assert len(files) == 1 and files[0].startswith(prefix) and files[0].endswith(".yaml")
     assert "report written to reports/" in proc.stderr
 
 
