@@ -222,7 +222,7 @@ def render_text(result, a, b, palette):
     if by_section:
         counts = []
         for section, items in by_section.items():
-            n = len({re.split(r"[.\[]", i["key"], 1)[0] for i in items})
+            n = len({re.split(r"[.\[]", i["key"], maxsplit=1)[0] for i in items})
             counts.append("%d %s" % (n, section if n != 1 else _SINGULAR.get(section, section)))
         out.append("differ in " + ", ".join(counts))
     else:
