@@ -266,3 +266,12 @@ def test_help_documents_exit_codes(command):
     status, out, _ = cli(command, "--help")
     assert status == 0
     assert "exit codes:" in out and "3   check: some expectation could not be decided" in out
+
+
+def test_a_control_character_in_a_probe_key_is_escaped_in_the_error(tmp_path):
+    # Found by the fuzz test: the key path in the message carried a raw ESC.
+    path = tmp_path / "e.yaml"
+    path.write_text('probes:\n  "\\e": allowed\n')
+    with pytest.raises(InputError) as info:
+        check.load_expectations(str(path))
+    assert "\x1b" not in str(info.value) and "\\x1b" in str(info.value)

@@ -82,8 +82,8 @@ def test_yaml_errors_name_the_line(tmp_path):
 def test_schema_problem_names_the_line_of_the_key(real, tmp_path):
     text = open(real.yaml("plain"), encoding="utf-8").read()
     lines = text.splitlines()
-    index = next(i for i, line in enumerate(lines) if line.strip() == "pointer_bits: 64")
-    lines[index] = lines[index].replace("64", "'sixty-four'")
+    index = next(i for i, line in enumerate(lines) if line.strip().startswith("pointer_bits: "))
+    lines[index] = lines[index].split(":")[0] + ": 'sixty-four'"
     path = tmp_path / "r.yaml"
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(ReportError) as info:

@@ -130,7 +130,7 @@ def parse_expectations(doc):
                 continue
             kind = "probe" if key == "probes" else "capability"
             for sub, spec in value.items():
-                expectations.append(_parse_one(sub, spec, "%s.%s" % (key, sub), kind, problems))
+                expectations.append(_parse_one(sub, spec, "%s.%s" % (key, text(sub, 60)), kind, problems))
         elif key == "schema_version":
             if value != 1:
                 problems.append("schema_version: this memprobe reads expectations version 1")
