@@ -8,6 +8,7 @@ from probe import _libc
 from probe._posix import (  # noqa: F401 - re-exported: the platform module is the API
     SKIP_NO_MEMFD, SKIP_NO_PERSONALITY, hostname, python_info, shm_fd, uname)
 from probe import _posix
+from probe._policy._parse import parse_status  # noqa: F401 - one parser for /proc/*/status
 
 # Root of the /proc and /etc trees; tests point it at a fixture tree (psutil's PROCFS_PATH).
 ROOT = os.environ.get("MEMPROBE_ROOT", "/")
@@ -23,16 +24,6 @@ def _path(*parts):
 def _read(*parts):
     with open(_path(*parts), "rb") as f:
         return f.read().decode("utf-8", "replace")
-
-
-def parse_status(text):
-    """`/proc/<pid>/status` as {key: value string}."""
-    out = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            out[key.strip()] = value.strip()
-    return out
 
 
 def parse_os_release(text):

@@ -206,6 +206,32 @@ def _check_depth(doc, name):
             stack.extend((v, depth + 1) for v in value)
 
 
+def _pure_python_classes():
+    """(node parser, event parser) from PyYAML's pure-Python pieces, for a PyYAML built
+    without libyaml."""
+    from yaml.composer import Composer
+    from yaml.parser import Parser
+    from yaml.reader import Reader
+    from yaml.resolver import Resolver
+    from yaml.scanner import Scanner
+
+    class NodeParser(Reader, Scanner, Parser, Composer, Resolver):
+        def __init__(self, data):
+            Reader.__init__(self, data)
+            Scanner.__init__(self)
+            Parser.__init__(self)
+            Composer.__init__(self)
+            Resolver.__init__(self)
+
+    class EventParser(Reader, Scanner, Parser):
+        def __init__(self, data):
+            Reader.__init__(self, data)
+            Scanner.__init__(self)
+            Parser.__init__(self)
+
+    return NodeParser, EventParser
+
+
 def _yaml_classes():
     """(parser class for nodes, parser class for events, yaml module), built once."""
     global _YAML_CLASSES
@@ -249,24 +275,7 @@ def _yaml_classes():
 
             EventParser = CParser
         except ImportError:  # PyYAML without libyaml: the pure-Python pieces
-            from yaml.composer import Composer
-            from yaml.parser import Parser
-            from yaml.reader import Reader
-            from yaml.scanner import Scanner
-
-            class NodeParser(Reader, Scanner, Parser, Composer, Resolver):
-                def __init__(self, data):
-                    Reader.__init__(self, data)
-                    Scanner.__init__(self)
-                    Parser.__init__(self)
-                    Composer.__init__(self)
-                    Resolver.__init__(self)
-
-            class EventParser(Reader, Scanner, Parser):
-                def __init__(self, data):
-                    Reader.__init__(self, data)
-                    Scanner.__init__(self)
-                    Parser.__init__(self)
+            NodeParser, EventParser = _pure_python_classes()
 
         _YAML_CLASSES = (NodeParser, EventParser, yaml)
     return _YAML_CLASSES

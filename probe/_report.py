@@ -166,19 +166,23 @@ def default_path(report, fmt="yaml", directory="reports"):
     return os.path.join(directory, "%s.%s" % (name, "json" if fmt == "json" else "yaml"))
 
 
-def write_atomic(path, text):
-    """Write via a temporary file in the same directory and rename: a crash leaves the old
-    file or the new one, never half a report."""
+def write_atomic(path, content, newline=None, make_dirs=True):
+    """Write `content` (a string, or an iterable of strings written as they come) via a
+    temporary file in the same directory and rename: a crash leaves the old file or the
+    new one, never half a file, and no temporary file."""
+    from probe._load import clean
     directory = os.path.dirname(os.path.abspath(path))
     try:
-        os.makedirs(directory, exist_ok=True)
+        if make_dirs:
+            os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path),
                                    suffix=".tmp")
     except OSError as exc:
-        raise InputError("cannot write %s: %s" % (path, exc.strerror or exc))
+        raise InputError("%s: cannot write: %s" % (clean(path), exc.strerror or exc)) from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
+            for chunk in ([content] if isinstance(content, str) else content):
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -188,5 +192,5 @@ def write_atomic(path, text):
         except OSError:
             pass
         if isinstance(exc, OSError):
-            raise InputError("cannot write %s: %s" % (path, exc.strerror or exc))
+            raise InputError("%s: cannot write: %s" % (clean(path), exc.strerror or exc)) from None
         raise

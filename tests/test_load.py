@@ -145,26 +145,7 @@ def test_json_rules_match_yaml_rules():
 
 def test_pure_python_yaml_fallback_is_as_strict(monkeypatch):
     """PyYAML without libyaml takes another code path: it must refuse the same things."""
-    from yaml.composer import Composer
-    from yaml.parser import Parser
-    from yaml.reader import Reader
-    from yaml.resolver import Resolver
-    from yaml.scanner import Scanner
-
-    class NodeParser(Reader, Scanner, Parser, Composer, Resolver):
-        def __init__(self, data):
-            Reader.__init__(self, data)
-            Scanner.__init__(self)
-            Parser.__init__(self)
-            Composer.__init__(self)
-            Resolver.__init__(self)
-
-    class EventParser(Reader, Scanner, Parser):
-        def __init__(self, data):
-            Reader.__init__(self, data)
-            Scanner.__init__(self)
-            Parser.__init__(self)
-
+    NodeParser, EventParser = _load._pure_python_classes()
     monkeypatch.setattr(_load, "_YAML_CLASSES", (NodeParser, EventParser, yaml))
     assert _load.parse_document(b"a: [1, 2.5, x, null, true]\n", "x") == {"a": [1, 2.5, "x", None, True]}
     for name in ("python-object", "billion-laughs", "deep-flow", "deep-block", "dup-key", "latin1", "nul",

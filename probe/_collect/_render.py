@@ -177,26 +177,9 @@ def write_text(path, content):
             sys.stdout.write(chunk)
         sys.stdout.flush()
         return
-    import tempfile
+    from probe._report import write_atomic
 
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path), suffix=".tmp")
-    except OSError as exc:
-        raise InputError("%s: cannot write: %s" % (clean(path), exc.strerror or exc)) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
-            for chunk in chunks:
-                stream.write(chunk)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise InputError("%s: cannot write: %s" % (clean(path), exc.strerror or exc)) from None
-        raise
+    write_atomic(path, chunks, newline="", make_dirs=False)
 
 
 def append_text(path, content):
