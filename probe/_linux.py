@@ -2,7 +2,9 @@
 
 import ctypes
 import errno
+import fcntl  # imported here, not in the probe child: it may no longer read the stdlib
 import os
+import struct
 
 from probe import _libc
 from probe._posix import (  # noqa: F401 - re-exported: the platform module is the API
@@ -101,8 +103,6 @@ def _query_perms(addr):
     global _procmap_query_works
     if _procmap_query_works is False:
         return None
-    import fcntl
-    import struct
     buf = bytearray(_PROCMAP_QUERY_SIZE)
     struct.pack_into("=QQQ", buf, 0, _PROCMAP_QUERY_SIZE, 0, addr)
     fd = os.open("/proc/self/maps", os.O_RDONLY)
