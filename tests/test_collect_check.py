@@ -76,7 +76,6 @@ def test_undecided_exit_3(real, tmp_path):
 
 
 def test_denied_by_matches_attribution(real):
-    pytest.importorskip("probe._attribution")
     report = with_attribution(real.doc("mdwe"))
     exps = check.parse_expectations({
         "flip_rw_rx": {"denied_by": "mdwe"},
@@ -234,8 +233,7 @@ def test_expectation_file_errors_are_input_errors():
 def test_denied_by_on_real_confined_reports(real, tmp_path, name, mechanism, other):
     """The reports `memprobe run` writes under real confinement carry attribution."""
     doc = real.doc(name)
-    if "attribution" not in doc["probes"]["flip_rw_rx"]:
-        pytest.skip("this build's reports carry no attribution (issue 3)")
+    assert "attribution" in doc["probes"]["flip_rw_rx"]
     exp = expect(tmp_path, "flip_rw_rx: {denied_by: %s}\nmap_rwx: {outcome: denied, denied_by: %s}\n"
                  % (mechanism, mechanism))
     status, out, _ = cli("check", "-e", exp, real.json(name))

@@ -177,7 +177,6 @@ def test_parallel_and_serial_reading_agree(real, tmp_path):
 
 
 def test_matrix_names_blocking_mechanisms_when_attributed(real, tmp_path):
-    pytest.importorskip("probe._attribution")
     doc = with_attribution(real.doc("mdwe"))
     rows, caps = [matrix._compact(dict(matrix_row_of(doc), file="x"))], list(doc["summary"])
     rows[0]["label"] = "x"
