@@ -37,10 +37,11 @@ def _call_code(code):
     page = _libc.mmap_(_libc.PAGESIZE, _libc.RW, _libc.MAP_PRIVATE | _libc.MAP_ANONYMOUS)
     _libc.write(page, code)
     _libc.mprotect(page, _libc.PAGESIZE, _libc.RX)
-    _arch.Callable(_arch.TABLE["x86_64"], page)()
+    _arch.Callable(_arch.TABLE[_runner.detect_arch()], page)()
 
 
-needs_x86 = pytest.mark.skipif(_runner.detect_arch() != "x86_64", reason="x86_64 instructions")
+needs_x86 = pytest.mark.skipif(_runner.detect_arch() not in ("x86_64", "i386"),
+                               reason="the test's instructions are x86 (ud2)")
 
 
 @needs_x86
@@ -149,7 +150,7 @@ def test_silently_dropped_exec_is_denied_once_the_call_faults():
     from probe._platform import impl
 
     def body(send):
-        ctx = _probes.Context(_arch.TABLE["x86_64"], impl, send)
+        ctx = _probes.Context(_arch.TABLE[_runner.detect_arch()], impl, send)
         ctx.step("mmap_rwx")
         addr = _libc.mmap_(_libc.PAGESIZE, _libc.RW, _libc.MAP_PRIVATE | _libc.MAP_ANONYMOUS)
         ctx._perms("mmap_rwx", addr, _libc.RWX)
