@@ -12,6 +12,7 @@ import argparse
 import ctypes
 import ctypes.util
 import errno
+import mmap
 import os
 import subprocess
 import sys
@@ -28,7 +29,7 @@ SCMP_ACT_ALLOW = 0x7FFF0000
 SCMP_ACT_KILL_PROCESS = 0x80000000
 SCMP_CMP_MASKED_EQ = 7
 SHM_EXEC = 0o100000
-PROT_WRITE, PROT_EXEC = 0x2, 0x4
+PROT_WRITE, PROT_EXEC = mmap.PROT_WRITE, mmap.PROT_EXEC
 
 
 def SCMP_ACT_ERRNO(x):
