@@ -88,6 +88,15 @@ def main():
             walls.append(time.perf_counter() - t0)
         per_probe[jobs] = statistics.median(walls) / len(ids) * 1000
 
+    from probe import _policy
+    _policy.detect()
+    detect_times = []
+    for _ in range(20):
+        t0 = time.perf_counter()
+        _policy.detect()
+        detect_times.append(time.perf_counter() - t0)
+    detect_ms = statistics.median(detect_times) * 1000
+
     print("memprobe run benchmark (%d interleaved runs, %s)" % (args.repeat, sys.version.split()[0]))
     print("  baseline  python -I -c 'import yaml, psutil, ctypes': median %.1f ms" % (b * 1000))
     print("  full run  memprobe run (%d probes):                   median %.1f ms"
@@ -101,6 +110,7 @@ def main():
           " a bare fork()+_exit()+waitpid() alone: %.2f ms)"
           % (overhead_ms, statistics.median(isolated) * 1000, statistics.median(inproc) * 1000,
              statistics.median(forks) * 1000))
+    print("  policy detection (all detectors, warm): median %.2f ms" % detect_ms)
     print("  peak RSS of a full run: %.1f MiB (max over runs)" % (max(rss) / 1024))
 
 

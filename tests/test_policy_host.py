@@ -11,7 +11,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
@@ -77,18 +76,6 @@ def test_plain_host_matches_independent_sources():
     from probe import _schema
     assert _schema.validate(got, policies_schema()) == []
     assert _schema.validate(detect(include_inapplicable=True), policies_schema()) == []
-
-
-def test_detect_is_cheap():
-    detect()   # imports and the first /proc/config.gz read
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        detect()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    # a few milliseconds on this machine; the bound leaves room for a loaded CI runner
-    assert times[2] < 0.05, times
 
 
 def test_tmpdir_decides_the_file_probes_directory(tmp_path):
