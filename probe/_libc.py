@@ -8,6 +8,7 @@ mmap.PAGESIZE, never literals.
 import ctypes
 import ctypes.util
 import mmap
+import os
 
 PAGESIZE = mmap.PAGESIZE
 PROT_NONE = getattr(mmap, "PROT_NONE", 0)
@@ -76,13 +77,8 @@ def symbol(name, restype, argtypes, lib=None):
 def check(result, failed=-1):
     if result == failed or (failed is MAP_FAILED and result is None):
         err = ctypes.get_errno()
-        raise SyscallError(err, _strerror(err))
+        raise SyscallError(err, os.strerror(err))
     return result
-
-
-def _strerror(err):
-    import os
-    return os.strerror(err)
 
 
 def mmap_(length, prot, flags, fd=-1, offset=0):
