@@ -145,20 +145,12 @@ class _Watch:
                 "duration_ms": round((time.perf_counter() - self.started) * 1000, 3)}
 
 
-def _wait_all(watches):
-    """Drive every watch until each has an exit status."""
-    live = list(watches)
-    while live:
-        _wait_any(live)
-        live = [w for w in live if w.status is None]
-
-
-def _collect(child, timeout):
-    """Read one child's messages until EOF or the deadline and reap it."""
-    watch = _Watch(child, timeout)
-    _wait_all([watch])
-    raw = watch.result()
-    return raw["messages"], raw["status"], raw["timed_out"], raw["stderr"]
+def watch(child, timeout):
+    """Read one started child's messages until EOF or the deadline, reap it: the raw facts."""
+    w = _Watch(child, timeout)
+    while w.status is None:
+        _wait_any([w])
+    return w.result()
 
 
 def _pidfd(pid):
@@ -184,9 +176,7 @@ def _start(task, arch_name, isolation):
 
 def run_task(task, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT):
     """Run one probe or measurement in its own process; the raw facts, unclassified."""
-    watch = _Watch(_start(task, arch_name, isolation), timeout)
-    _wait_all([watch])
-    return watch.result()
+    return watch(_start(task, arch_name, isolation), timeout)
 
 
 def run_tasks(tasks, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT, jobs=1, done=None):

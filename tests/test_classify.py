@@ -24,9 +24,7 @@ def run_child(body, timeout=10.0):
         finally:
             os._exit(0)
     os.close(wfd)
-    messages, status, timed_out, stderr = _runner._collect(_runner._Child(pid, rfd), timeout)
-    return {"messages": messages, "status": status, "timed_out": timed_out, "stderr": stderr,
-            "duration_ms": 1.0}
+    return _runner.watch(_runner._Child(pid, rfd), timeout)
 
 
 def classify(raw, probe_id="flip_rw_rx"):
