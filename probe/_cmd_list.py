@@ -1,15 +1,12 @@
 """`memprobe list`: the probe ids with one-line descriptions."""
 
-import sys
-
 
 def add_arguments(parser):
     pass
 
 
 def main(args):
-    from probe import _probes
+    from probe import _output, _probes
     width = max(len(p.id) for p in _probes.REGISTRY)
-    for p in _probes.REGISTRY:
-        sys.stdout.write("%-*s  %s\n" % (width, p.id, p.description))
+    _output.write_stdout(["%-*s  %s\n" % (width, p.id, p.description) for p in _probes.REGISTRY])
     return 0

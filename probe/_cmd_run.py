@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from probe._errors import HostError, UsageError
+from probe._errors import HostError, OutputError, UsageError
 
 # Set in a run started through an unmarked interpreter copy: the original interpreter.
 UNMARKED_ENV = "MEMPROBE_UNMARKED_COPY_OF"
@@ -20,7 +20,8 @@ def add_arguments(parser):
                         help="seconds before a probe is killed and counted as timeout (default 10)")
     parser.add_argument("--jobs", "-j", type=int, metavar="N",
                         help="probes run at once, each still in its own process (default: CPUs, at most 4)")
-    parser.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    parser.add_argument("--format", choices=("yaml", "json"),
+                        help="report format (default: the --output file's extension, else yaml)")
     parser.add_argument("--output", "-o", metavar="PATH",
                         help="report file (default reports/<os>-<arch>-<host>.yaml); '-' for stdout only")
     parser.add_argument("--arm-mode", choices=("arm", "thumb"), default="arm",
@@ -52,7 +53,7 @@ def collect(only=None, isolation="fork", timeout=10.0, arm_mode="arm", progress=
     if os.environ.get(UNMARKED_ENV):
         report["process"]["unmarked_copy_of"] = os.environ[UNMARKED_ENV]
     _attribution.attribute(report)   # adds per-probe attribution, strategies, recommendation
-    return report
+    return _report.escape_undecodable(report)   # e.g. a hostname that is not UTF-8
 
 
 def _via_unmarked_copy(args):
@@ -77,21 +78,36 @@ def _via_unmarked_copy(args):
 
 
 def main(args):
-    from probe import _report
+    from probe import _output, _report
+    fmt = _output.choose_format(args.output, args.format)
+    for path in (args.output, args.junit):   # before the probes run, not after
+        _output.refuse_directory(path)
     if args.pax_defaults and not os.environ.get(UNMARKED_ENV):
         code = _via_unmarked_copy(args)
         if code is not None:
             return code
     report = collect(args.only, args.isolation, args.timeout, args.arm_mode, jobs=args.jobs)
-    text = _report.dumps(report, args.format)
+    text = _report.dumps(report, fmt)
+    failures = []   # a file that cannot be written must not cost the report: stdout still gets it
     if args.output != "-":
-        path = args.output or _report.default_path(report, args.format)
-        _report.write_atomic(path, text)
-        sys.stderr.write("memprobe: report written to %s\n" % path)
+        path = args.output or _report.default_path(report, fmt)
+        try:
+            _output.write_file(path, text)
+            sys.stderr.write("memprobe: report written to %s\n" % _output.display(path))
+        except OutputError as exc:
+            failures.append(exc)
     if args.junit:
         from probe._collect import _junit
-        _report.write_atomic(args.junit, _junit.run_junit(report))
+        try:
+            _output.write_file(args.junit, _junit.run_junit(report))
+        except OutputError as exc:
+            failures.append(exc)
     if not args.quiet:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        if not _output.stdout_takes_utf8():
+            text = _report.dumps(report, fmt, ascii_only=True)
+        _output.write_stdout(text)
+    for failure in failures[1:]:
+        sys.stderr.write("memprobe: error: %s\n" % failure)
+    if failures:
+        raise failures[0]
     return 0

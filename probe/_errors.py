@@ -29,3 +29,7 @@ class ReportError(InputError):
 
 class HostError(MemprobeError):
     """The host cannot do what was asked (e.g. spawn isolation under an emulator)."""
+
+
+class OutputError(InputError):
+    """An output file or stdout could not be written completely."""

@@ -33,6 +33,8 @@ MAX_NODES = 100000      # real reports hold about 1,000 nodes
 # documents whose bound exceeds these run the exact (slower) event scan.
 _SCREEN_DEPTH = 2000    # libyaml's composer was seen to survive 10,000 levels
 _MAX_LINE = 200         # longest shown line in an error message
+_READ_PIECE = 1 << 20
+MAX_BYTES_SETTING = 1 << 30   # the largest MEMPROBE_MAX_REPORT_BYTES taken (1 GiB)
 _MAX_DIGITS = 100       # int() of a huge digit string is quadratic on Pythons without a limit
 
 _STR = "tag:yaml.org,2002:str"
@@ -46,16 +48,30 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
 def max_bytes_default():
-    """The size limit: MEMPROBE_MAX_REPORT_BYTES if set to a positive integer."""
+    """The size limit: MEMPROBE_MAX_REPORT_BYTES if set, a whole number of bytes from 1 to
+    MAX_BYTES_SETTING; anything else is an input error rather than a silent default."""
     raw = os.environ.get("MEMPROBE_MAX_REPORT_BYTES")
-    if raw:
-        try:
-            value = int(raw)
-        except ValueError:
-            value = 0
-        if value > 0:
-            return value
-    return DEFAULT_MAX_BYTES
+    if not raw:
+        return DEFAULT_MAX_BYTES
+    text = raw.strip()
+    value = int(text) if text.isdigit() and len(text) <= 12 else 0
+    if not 0 < value <= MAX_BYTES_SETTING:
+        raise InputError("MEMPROBE_MAX_REPORT_BYTES=%s: expected a whole number of bytes from 1 to %d"
+                         % (clean(raw, 40), MAX_BYTES_SETTING))
+    return value
+
+
+def _read_at_most(stream, limit):
+    """Up to limit + 1 bytes, read in pieces: a large limit must not allocate it up front."""
+    pieces = []
+    left = limit + 1
+    while left > 0:
+        piece = stream.read(min(left, _READ_PIECE))
+        if not piece:
+            break
+        pieces.append(piece)
+        left -= len(piece)
+    return b"".join(pieces)
 
 
 def clean(text, limit=_MAX_LINE):
@@ -94,9 +110,10 @@ def read_bytes(path, max_bytes=None):
     name = display_name(path)
     try:
         if path == "-":
-            stream = sys.stdin.buffer
-            data = stream.read(limit + 1)
             name = "<stdin>"
+            if sys.stdin is None:    # started with stdin closed (`<&-`)
+                raise InputError("<stdin>: cannot read: standard input is closed")
+            data = _read_at_most(sys.stdin.buffer, limit)
         else:
             with open(path, "rb") as stream:
                 try:
@@ -106,7 +123,7 @@ def read_bytes(path, max_bytes=None):
                 if size > limit:
                     raise ReportError("%s: file is %d bytes, above the %d-byte limit for a report "
                                       "(set MEMPROBE_MAX_REPORT_BYTES to raise it)" % (name, size, limit))
-                data = stream.read(limit + 1)
+                data = _read_at_most(stream, limit)
     except IsADirectoryError:
         raise InputError("%s: is a directory" % name) from None
     except OSError as exc:

@@ -6,10 +6,8 @@ import os
 import re
 import struct
 import sys
-import tempfile
 
 from probe import __version__, _libc
-from probe._errors import InputError
 from probe._platform import OS_NAME, impl
 
 SCHEMA_VERSION = 1
@@ -151,12 +149,38 @@ def _dumper():
     return getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-def dumps(report, fmt="yaml"):
+def escape_undecodable(value):
+    """`value` with every string made encodable: bytes the system gave undecoded (a hostname,
+    a path: os and socket hand them over as lone surrogates) become backslash escapes such as
+    \\xff, which UTF-8, YAML, JSON and XML can all carry."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            raw = value.encode("utf-8", "surrogateescape" if _only_escaped_bytes(value)
+                               else "backslashreplace")
+            return raw.decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {key: escape_undecodable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [escape_undecodable(item) for item in value]
+    return value
+
+
+def _only_escaped_bytes(text):
+    return all(not "\ud800" <= ch <= "\udfff" or "\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def dumps(report, fmt="yaml", ascii_only=False):
+    """The report as YAML or JSON text; `ascii_only` escapes every non-ASCII character the
+    way the format does (\\u00e9), for a stdout whose encoding lacks them."""
+    report = escape_undecodable(report)
     if fmt == "json":
-        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(report, indent=2, ensure_ascii=ascii_only) + "\n"
     import yaml
     return yaml.dump(report, Dumper=_dumper(), sort_keys=False, default_flow_style=False,
-                     allow_unicode=True, width=100)
+                     allow_unicode=not ascii_only, width=100)
 
 
 def default_path(report, fmt="yaml", directory="reports"):
@@ -166,31 +190,7 @@ def default_path(report, fmt="yaml", directory="reports"):
     return os.path.join(directory, "%s.%s" % (name, "json" if fmt == "json" else "yaml"))
 
 
-def write_atomic(path, content, newline=None, make_dirs=True):
-    """Write `content` (a string, or an iterable of strings written as they come) via a
-    temporary file in the same directory and rename: a crash leaves the old file or the
-    new one, never half a file, and no temporary file."""
-    from probe._load import clean
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        if make_dirs:
-            os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path),
-                                   suffix=".tmp")
-    except OSError as exc:
-        raise InputError("%s: cannot write: %s" % (clean(path), exc.strerror or exc)) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
-            for chunk in ([content] if isinstance(content, str) else content):
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise InputError("%s: cannot write: %s" % (clean(path), exc.strerror or exc)) from None
-        raise
+def write_atomic(path, content):
+    """Write an output file the one way every writer does (see probe._output)."""
+    from probe import _output
+    _output.write_file(path, content)

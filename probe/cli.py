@@ -80,6 +80,8 @@ def _load(modname):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    from probe import _output
+    _output.guard_standard_fds()
     # Build only the sub-parser that will run: keeps start-up cheap.
     only = next((a for a in argv if not a.startswith("-")), None)
     only = only if only in COMMANDS else None
@@ -101,12 +103,10 @@ def main(argv=None):
         sys.stderr.write("memprobe: interrupted\n")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # stdout closed early (e.g. `memprobe show | head`): not an error of ours.
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return 0
+        # The reader left early (`memprobe show | head`): no message, as such readers expect,
+        # but not success either, since what it got was cut.
+        _output.silence_stdout()
+        return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a line
         if os.environ.get("MEMPROBE_DEBUG"):
             raise

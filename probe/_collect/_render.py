@@ -170,16 +170,13 @@ def add_colour_argument(parser):
 
 
 def write_text(path, content):
-    """Write an output file atomically ('-' means stdout); content is a str or an iterable of str."""
-    chunks = [content] if isinstance(content, str) else content
-    if path in (None, "-"):
-        for chunk in chunks:
-            sys.stdout.write(chunk)
-        sys.stdout.flush()
-        return
-    from probe._report import write_atomic
+    """Write an output file ('-' or None: stdout); content is a str or an iterable of str."""
+    from probe import _output
 
-    write_atomic(path, chunks, newline="", make_dirs=False)
+    if path in (None, "-"):
+        _output.write_stdout(content)
+    else:
+        _output.write_file(path, content)
 
 
 def append_text(path, content):

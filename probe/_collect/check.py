@@ -20,9 +20,10 @@ capability missing from the report, no attribution to match denied_by);
 import re
 import sys
 
+from probe import _output
 from probe._collect import _render
 from probe._collect._render import OUTCOMES, STATES, text
-from probe._errors import EXIT_DIFFERENT, EXIT_OK, EXIT_UNDECIDED, InputError, UsageError
+from probe._errors import EXIT_DIFFERENT, EXIT_OK, EXIT_UNDECIDED, InputError, OutputError, UsageError
 
 PROBE_KEYS = ("outcome", "errno", "signal", "step", "denied_by", "confidence")
 CAPABILITY_KEYS = ("state",)
@@ -417,8 +418,11 @@ def main(args):
     if not args.run and (args.save or args.isolation != "fork" or args.timeout != 10.0):
         raise UsageError("--save, --isolation and --timeout go with --run")
     expectations = load_expectations(args.expect)
+    failures = []   # files that could not be written: the check result is still printed
     if args.run:
         resolve(expectations)  # a typo should fail before the probes run
+        for path in (args.save, args.junit):
+            _output.refuse_directory(path)
         report = _run_report(args)
         problems = _load.report_problems(report)
         if problems:
@@ -426,7 +430,8 @@ def main(args):
         if args.save:
             from probe import _report
 
-            _render.write_text(args.save, _report.dumps(report, "json" if args.save.endswith(".json") else "yaml"))
+            _write(args.save, lambda: _report.dumps(report, _output.choose_format(args.save, None, option="--save")),
+                   failures)
         name = "this host"
     else:
         report = _load.load_report(args.report)
@@ -437,12 +442,22 @@ def main(args):
     if args.junit:
         from probe._collect import _junit
 
-        _render.write_text(args.junit, _junit.render("memprobe check " + _render.host_label(report),
-                                                     junit_cases(results, report), _junit._properties(report)))
+        _write(args.junit, lambda: _junit.render("memprobe check " + _render.host_label(report),
+                                                 junit_cases(results, report), _junit._properties(report)), failures)
     palette = _render.Palette.for_stream(sys.stdout, args.colour)
-    sys.stdout.write(render(results, report, name, palette, args.quiet))
-    sys.stdout.flush()
+    _output.write_stdout(render(results, report, name, palette, args.quiet))
+    for failure in failures[1:]:
+        sys.stderr.write("memprobe: error: %s\n" % failure)
+    if failures:
+        raise failures[0]
     return status
+
+
+def _write(path, make_text, failures):
+    try:
+        _output.write_file(path, make_text())
+    except OutputError as exc:
+        failures.append(exc)
 
 
 def render(results, report, name, palette, quiet=False):

@@ -2,6 +2,7 @@
 
 import sys
 
+from probe import _output
 from probe._collect import _render
 from probe._collect._render import text
 
@@ -20,8 +21,7 @@ def main(args):
     doc = load_report(args.report)
     palette = _render.Palette.for_stream(sys.stdout, args.colour)
     name = "<stdin>" if args.report == "-" else args.report
-    sys.stdout.write(render(doc, palette, name))
-    sys.stdout.flush()
+    _output.write_stdout(render(doc, palette, name))
     return 0
 
 

@@ -5,8 +5,7 @@ gives one); `FILE: ok` for a valid report. Exit 0 when every report is valid,
 1 otherwise.
 """
 
-import sys
-
+from probe import _output
 from probe._collect import _render
 from probe._errors import EXIT_OK, EXIT_USAGE, InputError
 
@@ -34,16 +33,13 @@ def problems_of(path):
 def main(args):
     _render.tolerant_stdout()
     status = EXIT_OK
-    out = sys.stdout
     for path in args.reports:
         lines = problems_of(path)
         if lines:
             status = EXIT_USAGE
-            for line in lines:
-                out.write(line + "\n")
+            _output.write_stdout([line + "\n" for line in lines])
         elif not args.quiet:
             from probe._load import display_name
 
-            out.write("%s: ok\n" % ("<stdin>" if path == "-" else display_name(path)))
-    out.flush()
+            _output.write_stdout("%s: ok\n" % ("<stdin>" if path == "-" else display_name(path)))
     return status
