@@ -28,6 +28,8 @@ _MAX_LINKS = 40          # the kernel's own limit on symlinks followed in one lo
 _TEMP_NAME_KEEP = 32     # bytes of the target's name kept in its temporary name (NAME_MAX is 255)
 
 REPORT_FORMATS = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
+MATRIX_FORMATS = {".md": "markdown", ".markdown": "markdown", ".csv": "csv", ".json": "json",
+                  ".html": "html", ".htm": "html"}
 
 
 def choose_format(path, requested, by_extension=None, default="yaml", option="--output"):
@@ -52,12 +54,16 @@ def guard_standard_fds() -> None:
     for fd in (0, 1, 2):
         try:
             os.fstat(fd)
+            continue
         except OSError:
             _CLOSED_AT_START.add(fd)
+        try:
             null = os.open(os.devnull, os.O_RDWR)
-            if null != fd:
-                os.dup2(null, fd)
-                os.close(null)
+        except OSError:
+            continue        # no /dev/null (a bare chroot): the descriptor stays closed
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
     if 2 in _CLOSED_AT_START and sys.stderr is None:
         sys.stderr = open(2, "w", closefd=False)
 

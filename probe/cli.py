@@ -29,7 +29,8 @@ COMMANDS = {
 EPILOG = """\
 exit codes:
   0   success (run: a report was written, whatever the verdicts)
-  1   usage or input error (bad arguments, unreadable or invalid report)
+  1   usage or input error (bad arguments, unreadable or invalid report, an output
+      file or stdout that cannot be written completely)
   2   diff: the reports differ; check: some expectation does not hold
   3   check: some expectation could not be decided (skipped/unknown)
   70  internal error in memprobe (set MEMPROBE_DEBUG=1 for a traceback)

@@ -214,7 +214,8 @@ def test_default_report_path_is_written_atomically(tmp_path):
     (["run", "--isolation", "thread"], "invalid choice"),
     (["run", "--jobs", "0"], "--jobs must be at least 1"),
     (["frobnicate"], "invalid choice"),
-    (["run", "--only", "map_rx", "--output", "/proc/nope/report.yaml"], "cannot write"),
+    # without --quiet the report would still go to stdout (tests/test_output_safety.py)
+    (["run", "--only", "map_rx", "--quiet", "--output", "/proc/nope/report.yaml"], "cannot write"),
 ])
 def test_bad_input_is_one_line_and_exit_1(args, message):
     proc = run_cli(*args)

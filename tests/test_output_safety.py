@@ -201,6 +201,19 @@ def test_the_output_extension_chooses_the_format_and_a_contradiction_is_refused(
     assert json.loads((tmp_path / "s.json").read_text())["schema_version"] == 1
 
 
+def test_matrix_and_diff_follow_the_output_extension_too(tmp_path, base):
+    memprobe("matrix", base["report"], "--output", str(tmp_path / "m.html"), check=True)
+    assert (tmp_path / "m.html").read_text().startswith("<!DOCTYPE html>")
+    memprobe("matrix", base["report"], "--output", str(tmp_path / "m.csv"), check=True)
+    assert (tmp_path / "m.csv").read_text().startswith("host,")
+    proc = memprobe("matrix", base["report"], "--output", str(tmp_path / "x.html"), "--format", "csv")
+    assert "implies --format html" in one_error_line(proc)
+    memprobe("diff", base["report"], base["report"], "--output", str(tmp_path / "d.json"), check=True)
+    assert json.loads((tmp_path / "d.json").read_text())["equal"] is True
+    proc = memprobe("diff", base["report"], base["report"], "--output", str(tmp_path / "d.yaml"), "-f", "json")
+    assert "implies --format yaml" in one_error_line(proc)
+
+
 def test_a_failed_report_file_still_prints_the_report(tmp_path):
     (tmp_path / "file").write_text("")
     target = str(tmp_path / "file" / "r.yaml")        # ENOTDIR: the parent is a file
@@ -259,6 +272,14 @@ def test_a_closed_stdout_is_one_line_and_exit_1(tmp_path, base, argv):
     argv = [base["report"] if a == "BASE" else a for a in argv]
     proc = memprobe(*argv, stdout=None, preexec_fn=lambda: os.close(1))
     assert "stdout" in one_error_line(proc)
+
+
+def test_a_closed_stderr_changes_no_exit_status(tmp_path):
+    closed = {"stderr": None, "preexec_fn": lambda: os.close(2)}
+    assert memprobe("run", "--bogus", **closed).returncode == 1
+    proc = memprobe("run", "--only", "map_rwx", "--output", str(tmp_path / "r.yaml"), **closed)
+    assert proc.returncode == 0
+    assert yaml.safe_load(proc.stdout) == yaml.safe_load((tmp_path / "r.yaml").read_text())
 
 
 @pytest.mark.parametrize("argv", [["run", "--only", "map_rwx", "exec_rw", "--output", "-"], ["show", "BASE"]])

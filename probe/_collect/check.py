@@ -455,7 +455,7 @@ def main(args):
 
 def _write(path, make_text, failures):
     try:
-        _output.write_file(path, make_text())
+        _render.write_text(path, make_text())
     except OutputError as exc:
         failures.append(exc)
 

@@ -12,6 +12,7 @@ Exit status: 0 equivalent, 2 different, 1 unreadable input.
 import re
 import sys
 
+from probe import _output
 from probe._collect import _render
 from probe._collect._render import text
 from probe._errors import EXIT_DIFFERENT, EXIT_OK
@@ -26,14 +27,16 @@ _SINGULAR = {"capabilities": "capability", "probes": "probe", "policies": "polic
 def add_arguments(parser):
     parser.add_argument("a", metavar="A", help="first report (YAML or JSON)")
     parser.add_argument("b", metavar="B", help="second report")
-    parser.add_argument("--format", "-f", choices=("text", "yaml", "json"), default="text",
-                        help="text for people (default), yaml or json for programs")
+    parser.add_argument("--format", "-f", choices=("text", "yaml", "json"),
+                        help="text for people (default, unless --output ends in .yaml, .yml or .json), "
+                        "yaml or json for programs")
     parser.add_argument("--output", "-o", metavar="PATH", help="write the diff to PATH instead of stdout")
     _render.add_colour_argument(parser)
 
 
 def main(args):
     _render.tolerant_stdout()
+    args.format = _output.choose_format(args.output, args.format, default="text")
     from probe._load import load_report
 
     a = load_report(args.a)

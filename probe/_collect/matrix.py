@@ -20,6 +20,7 @@ import os
 import sys
 import time
 
+from probe import _output
 from probe._collect import _render
 from probe._collect._render import clean, tone
 from probe._errors import EXIT_OK, InputError, UsageError
@@ -36,7 +37,8 @@ COLOURS = {"good": "#9be9a8", "bad": "#ff9492", "odd": "#ffd33d", "none": "#d0d7
 def add_arguments(parser):
     parser.add_argument("paths", nargs="+", metavar="REPORT|DIR",
                         help="report files, or directories searched recursively for *.yaml, *.yml, *.json")
-    parser.add_argument("--format", "-f", choices=("markdown", "csv", "json", "html"), default="markdown")
+    parser.add_argument("--format", "-f", choices=("markdown", "csv", "json", "html"),
+                        help="default: the --output file's extension (.md .csv .json .html), else markdown")
     parser.add_argument("--output", "-o", metavar="PATH", help="write here instead of stdout")
     parser.add_argument("--github-summary", action="store_true",
                         help="also append the Markdown table to $GITHUB_STEP_SUMMARY")
@@ -431,6 +433,7 @@ def collect(paths, jobs=1, strict=False, duplicates="newest", warn=None):
 
 def main(args):
     _render.tolerant_stdout()
+    args.format = _output.choose_format(args.output, args.format, _output.MATRIX_FORMATS, "markdown")
     if args.github_summary and not os.environ.get("GITHUB_STEP_SUMMARY"):
         raise UsageError("--github-summary: GITHUB_STEP_SUMMARY is not set (it is, inside a GitHub Actions step)")
     rows, capabilities, skipped, notes = collect(args.paths, args.jobs, args.strict, args.duplicates)
