@@ -88,7 +88,19 @@ def main(args):
             return code
     report = collect(args.only, args.isolation, args.timeout, args.arm_mode, jobs=args.jobs)
     text = _report.dumps(report, fmt)
-    failures = []   # a file that cannot be written must not cost the report: stdout still gets it
+    failures = _write_files(args, report, text, fmt)
+    if not args.quiet:   # even when a file failed: the probing work must not be lost
+        if not _output.stdout_takes_utf8():
+            text = _report.dumps(report, fmt, ascii_only=True)
+        _output.write_stdout(text)
+    _output.raise_first(failures)
+    return 0
+
+
+def _write_files(args, report, text, fmt):
+    """Write the report file and the JUnit file; the OutputErrors of those that failed."""
+    from probe import _output, _report
+    failures = []
     if args.output != "-":
         path = args.output or _report.default_path(report, fmt)
         try:
@@ -102,12 +114,4 @@ def main(args):
             _output.write_file(args.junit, _junit.run_junit(report))
         except OutputError as exc:
             failures.append(exc)
-    if not args.quiet:
-        if not _output.stdout_takes_utf8():
-            text = _report.dumps(report, fmt, ascii_only=True)
-        _output.write_stdout(text)
-    for failure in failures[1:]:
-        sys.stderr.write("memprobe: error: %s\n" % failure)
-    if failures:
-        raise failures[0]
-    return 0
+    return failures

@@ -14,8 +14,6 @@ is an OutputError (one line, exit 1), so a cut report never ends with exit statu
 import codecs
 import errno
 import os
-import select
-import socket
 import stat
 import sys
 
@@ -66,6 +64,14 @@ def guard_standard_fds() -> None:
             os.close(null)
     if 2 in _CLOSED_AT_START and sys.stderr is None:
         sys.stderr = open(2, "w", closefd=False)
+
+
+def raise_first(failures) -> None:
+    """End a command whose files did not all get written: one line per failure, exit 1."""
+    for failure in failures[1:]:
+        sys.stderr.write("memprobe: error: %s\n" % failure)
+    if failures:
+        raise failures[0]
 
 
 def silence_stdout() -> None:
@@ -131,6 +137,7 @@ def _write_fd(fd, data):
         try:
             written = os.write(fd, view[:_CHUNK])
         except BlockingIOError:
+            import select
             select.select([], [fd], [])     # a non-blocking descriptor: wait, then go on
             continue
         if written <= 0:
@@ -203,6 +210,7 @@ def _on_procfs(directory):
 def _write_into(target, info, chunks):
     """Write into an existing non-regular file (or an open file named through /proc)."""
     if info is not None and stat.S_ISSOCK(info.st_mode):
+        import socket
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.connect(target)
             for chunk in chunks:

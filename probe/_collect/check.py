@@ -446,10 +446,7 @@ def main(args):
                                                  junit_cases(results, report), _junit._properties(report)), failures)
     palette = _render.Palette.for_stream(sys.stdout, args.colour)
     _output.write_stdout(render(results, report, name, palette, args.quiet))
-    for failure in failures[1:]:
-        sys.stderr.write("memprobe: error: %s\n" % failure)
-    if failures:
-        raise failures[0]
+    _output.raise_first(failures)
     return status
 
 
