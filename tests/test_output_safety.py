@@ -7,10 +7,12 @@ failures are real (a /dev/full-like node, RLIMIT_FSIZE, a closed descriptor, a c
 import json
 import os
 import resource
+import shutil
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 
 import pytest
@@ -170,6 +172,29 @@ def test_an_existing_file_keeps_its_mode_and_owner(tmp_path, base, writer):
     info = os.stat(str(target))
     assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o640, 1, 2)
     assert target.read_text() != "old\n"
+
+
+@ROOT_ONLY
+def test_a_user_who_cannot_keep_the_owner_still_replaces_the_file():
+    """As uid 65534 over root's file in a shared directory: the owner cannot be kept (chown is
+    root's), the mode is, and the write succeeds."""
+    shared = tempfile.mkdtemp(prefix="memprobe-output-")   # /tmp: searchable by every user
+    try:
+        os.chmod(shared, 0o777)
+        target = os.path.join(shared, "out")
+        with open(target, "w") as stream:
+            stream.write("old\n")
+        os.chmod(target, 0o664)
+        script = ("import os\nfrom probe import _output\n"
+                  "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+                  "_output.write_file(%r, 'new\\n')\n" % target)
+        subprocess.run([sys.executable, "-c", script], env=memprobe_env(), cwd=ROOT, timeout=60, check=True)
+        info = os.stat(target)
+        assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o664, 65534, 65534)
+        with open(target) as stream:
+            assert stream.read() == "new\n"
+    finally:
+        shutil.rmtree(shared)
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o027])
