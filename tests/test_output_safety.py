@@ -369,9 +369,12 @@ def test_show_with_stdin_closed_is_one_line():
 
 
 @pytest.mark.parametrize("value", ["99999999999999999999999999", "1e9", "-1", "0", "lots", str(1 << 31)])
-def test_an_absurd_size_limit_is_one_line(base, value):
-    proc = memprobe("show", base["report"], env=memprobe_env(MEMPROBE_MAX_REPORT_BYTES=value))
+@pytest.mark.parametrize("command", ["show", "validate", "matrix", "diff"])
+def test_an_absurd_size_limit_is_one_line(base, value, command):
+    argv = [command, base["report"]] + ([base["report"]] if command == "diff" else [])
+    proc = memprobe(*argv, env=memprobe_env(MEMPROBE_MAX_REPORT_BYTES=value))
     assert "MEMPROBE_MAX_REPORT_BYTES" in one_error_line(proc)
+    assert proc.stdout == b""
 
 
 def test_a_large_size_limit_is_not_allocated_up_front(base):

@@ -434,6 +434,9 @@ def collect(paths, jobs=1, strict=False, duplicates="newest", warn=None):
 def main(args):
     _render.tolerant_stdout()
     args.format = _output.choose_format(args.output, args.format, _output.MATRIX_FORMATS, "markdown")
+    from probe import _load
+
+    _load.max_bytes_default()   # a bad MEMPROBE_MAX_REPORT_BYTES: one error, not one per file
     if args.github_summary and not os.environ.get("GITHUB_STEP_SUMMARY"):
         raise UsageError("--github-summary: GITHUB_STEP_SUMMARY is not set (it is, inside a GitHub Actions step)")
     rows, capabilities, skipped, notes = collect(args.paths, args.jobs, args.strict, args.duplicates)

@@ -32,6 +32,9 @@ def problems_of(path):
 
 def main(args):
     _render.tolerant_stdout()
+    from probe import _load
+
+    _load.max_bytes_default()   # a bad MEMPROBE_MAX_REPORT_BYTES: one error, not one per file
     status = EXIT_OK
     for path in args.reports:
         lines = problems_of(path)
