@@ -4,6 +4,7 @@ Device nodes, FIFOs and sockets are made inside tmp_path (never the system's own
 failures are real (a /dev/full-like node, RLIMIT_FSIZE, a closed descriptor, a closed pipe).
 """
 
+import fcntl
 import json
 import os
 import resource
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 import pytest
 import yaml
@@ -21,6 +23,7 @@ import yaml
 from conftest import ROOT, memprobe_env
 from probe import _load
 
+F_SETPIPE_SZ = 1031   # Linux fcntl; in the fcntl module only from Python 3.10
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mknod, chown)")
 
 
@@ -297,6 +300,32 @@ def test_a_closed_stdout_is_one_line_and_exit_1(tmp_path, base, argv):
     argv = [base["report"] if a == "BASE" else a for a in argv]
     proc = memprobe(*argv, stdout=None, preexec_fn=lambda: os.close(1))
     assert "stdout" in one_error_line(proc)
+
+
+def test_a_non_blocking_stdout_gets_every_byte(base):
+    """A pipe in O_NONBLOCK mode (set by a parent such as node) fills up: writes return EAGAIN or
+    short counts, which are waited out, not dropped."""
+    expected = memprobe("matrix", "reports", "--format", "html", check=True).stdout
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, F_SETPIPE_SZ, 4096)          # the smallest pipe buffer: one page
+    assert len(expected) > 4 * 4096                     # several times the pipe's buffer
+    os.set_blocking(write_end, False)
+    received = []
+
+    def read_slowly():
+        time.sleep(0.5)                                 # let the pipe fill first
+        with os.fdopen(read_end, "rb") as stream:
+            received.append(stream.read())
+
+    reader = threading.Thread(target=read_slowly, daemon=True)
+    reader.start()
+    try:
+        proc = memprobe("matrix", "reports", "--format", "html", stdout=write_end)
+    finally:
+        os.close(write_end)
+    reader.join(30)
+    assert proc.returncode == 0, proc.stderr
+    assert received == [expected]
 
 
 def test_a_closed_stderr_changes_no_exit_status(tmp_path):
