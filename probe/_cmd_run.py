@@ -13,7 +13,9 @@ FORCE_COPY_ENV = "MEMPROBE_TEST_FORCE_UNMARKED_COPY"
 
 
 def add_arguments(parser):
-    parser.add_argument("--only", nargs="+", metavar="ID", help="run only these probes (see `memprobe list`)")
+    # extend: `--only a --only b` runs both (a plain nargs="+" keeps only the last).
+    parser.add_argument("--only", nargs="+", action="extend", metavar="ID",
+                        help="run only these probes (see `memprobe list`); may be repeated")
     parser.add_argument("--isolation", choices=("fork", "spawn"), default="fork",
                         help="fork from this process (fast, default) or spawn a fresh interpreter per probe")
     parser.add_argument("--timeout", type=_positive, default=10.0, metavar="S",
@@ -22,7 +24,8 @@ def add_arguments(parser):
                         help="probes run at once, each still in its own process (default: CPUs, at most 4)")
     parser.add_argument("--format", choices=("yaml", "json"), default="yaml")
     parser.add_argument("--output", "-o", metavar="PATH",
-                        help="report file (default reports/<os>-<arch>-<host>.yaml); '-' for stdout only")
+                        help="report file (default reports/<os>-<arch>-<host>.yaml, with -only-.../-mdwe/"
+                             "-seccomp/-nonroot/... added for a subset or confined run); '-' for stdout only")
     parser.add_argument("--arm-mode", choices=("arm", "thumb"), default="arm",
                         help="32-bit ARM only: generate ARM or Thumb code")
     parser.add_argument("--junit", metavar="PATH", help="also write JUnit XML, one test case per probe")
@@ -76,6 +79,17 @@ def _via_unmarked_copy(args):
         _policy.discard_unmarked(info)
 
 
+def _default_path(report, args):
+    """reports/<os>-<arch>-<host>[-conditions].<ext>, saying on stderr when a subset or
+    confined run is kept apart from the host's full report."""
+    from probe import _report_name
+    path, full, conditions = _report_name.default_run_path(report, args.format, args.only)
+    if conditions:
+        sys.stderr.write("memprobe: not a full unconfined run (%s): writing %s, not %s\n"
+                         % (", ".join(conditions), path, full))
+    return path
+
+
 def main(args):
     from probe import _report
     if args.pax_defaults and not os.environ.get(UNMARKED_ENV):
@@ -85,7 +99,7 @@ def main(args):
     report = collect(args.only, args.isolation, args.timeout, args.arm_mode, jobs=args.jobs)
     text = _report.dumps(report, args.format)
     if args.output != "-":
-        path = args.output or _report.default_path(report, args.format)
+        path = args.output or _default_path(report, args)
         _report.write_atomic(path, text)
         sys.stderr.write("memprobe: report written to %s\n" % path)
     if args.junit:
