@@ -30,6 +30,9 @@ def add_arguments(parser):
                         help="32-bit ARM only: generate ARM or Thumb code")
     parser.add_argument("--junit", metavar="PATH", help="also write JUnit XML, one test case per probe")
     parser.add_argument("--quiet", "-q", action="store_true", help="do not print the report on stdout")
+    parser.add_argument("--redact", action="store_true",
+                        help="pseudonymise the host name and drop user names, home directories, "
+                             "private mount points and non-root uids from the report (see `memprobe redact`)")
     parser.add_argument("--pax-defaults", action="store_true",
                         help="PaX hosts: run the probes from an unmarked copy of the interpreter, "
                              "so results show the kernel's default flags, not the interpreter's exemptions")
@@ -97,6 +100,9 @@ def main(args):
         if code is not None:
             return code
     report = collect(args.only, args.isolation, args.timeout, args.arm_mode, jobs=args.jobs)
+    if args.redact:
+        from probe import _redact
+        report = _redact.redact_report(report)
     text = _report.dumps(report, args.format)
     if args.output != "-":
         path = args.output or _default_path(report, args)
