@@ -44,6 +44,8 @@ STANDARD_MOUNTS = frozenset((
     "/opt", "/proc", "/root", "/run", "/run/lock", "/run/shm", "/snap", "/srv", "/sys", "/tmp",
     "/usr", "/usr/home", "/usr/local", "/var", "/var/home", "/var/lib", "/var/log", "/var/shm",
     "/var/tmp"))
+# Fields whose value is one path (free text elsewhere is searched for path tokens).
+_PATH_FIELDS = frozenset(("interpreter", "tmpdir", "path", "mount_point", "unmarked_copy_of"))
 # Account names that are also ordinary path words (/root is no secret either).
 _NOT_PRIVATE_NAMES = frozenset(("root", "bin", "boot", "dev", "etc", "home", "lib", "lib64", "local",
                                 "media", "mnt", "opt", "proc", "run", "sbin", "share", "shm", "srv",
@@ -270,12 +272,14 @@ def _mount_points(value):
             yield from _mount_points(item)
 
 
-def _rewrite(value, rules: PathRules):
+def _rewrite(value, rules: PathRules, key=None):
     if isinstance(value, dict):
-        return {key: _rewrite(item, rules) for key, item in value.items()}
+        return {name: _rewrite(item, rules, name) for name, item in value.items()}
     if isinstance(value, list):
         return [_rewrite(item, rules) for item in value]
     if isinstance(value, str):
+        if key in _PATH_FIELDS and value.startswith("/"):
+            return rules.path(value)      # the whole value, spaces included, is one path
         return rules.text(value)
     return value
 

@@ -180,7 +180,7 @@ def _variant(source, target, **process):
 def test_redact_command_output_validates_and_every_collector_reads_it(tmp_path, reports):
     original = tmp_path / "orig.json"
     _variant(reports.path("plain"), original, uid=1000, euid=1000, gid=1000,
-             interpreter="/home/carol/venv/bin/python3")
+             interpreter="/home/carol/venv/bin/python3", tmpdir="/home/carol smith/tmp")
     out = tmp_path / "red.yaml"
     env = _key_env(tmp_path)
     proc = run_cli("redact", str(original), "--output", str(out), env=env)
@@ -188,6 +188,7 @@ def test_redact_command_output_validates_and_every_collector_reads_it(tmp_path, 
     doc = yaml.safe_load(out.read_text())
     assert (doc["process"]["uid"], doc["process"]["euid"], doc["process"]["gid"]) == (None, None, None)
     assert doc["process"]["interpreter"] == "/home/<user>/venv/bin/python3"
+    assert doc["process"]["tmpdir"] == "/home/<user>/tmp"        # a path field is one path, spaces too
     assert "carol" not in out.read_text()
     for argv, code in ((["validate", str(out)], 0), (["show", str(out)], 0),
                        (["diff", str(original), str(out)], 0),    # same verdicts, same policies
