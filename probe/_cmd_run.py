@@ -99,10 +99,12 @@ def main(args):
         code = _via_unmarked_copy(args)
         if code is not None:
             return code
+    if args.redact:   # the key first: a missing key file must not cost a whole run
+        from probe import _redact
+        redaction_key = _redact.host_key()
     report = collect(args.only, args.isolation, args.timeout, args.arm_mode, jobs=args.jobs)
     if args.redact:
-        from probe import _redact
-        report = _redact.redact_report(report)
+        report = _redact.redact_report(report, key=redaction_key)
     text = _report.dumps(report, args.format)
     if args.output != "-":
         path = args.output or _default_path(report, args)

@@ -140,6 +140,13 @@ def test_a_missing_shared_key_file_is_one_line(tmp_path, reports):
     assert proc.stderr.count("\n") == 1 and "nope.key: key file not found" in proc.stderr
 
 
+def test_run_redact_with_a_missing_key_fails_before_probing(tmp_path):
+    env = memprobe_env(MEMPROBE_REDACT_KEY_FILE=str(tmp_path / "nope.key"))
+    proc = run_cli("run", "--redact", "--output", str(tmp_path / "r.yaml"), env=env)
+    assert proc.returncode == 1 and proc.stdout == "" and proc.stderr.count("\n") == 1
+    assert not (tmp_path / "r.yaml").exists()
+
+
 def _rules(mounts=()):
     rules = _redact.PathRules(["carol", "root"], {"/srv/people/dave": "~", "/srv/people/frank": "~<user>"}, "vm", "host-abc")
     rules.set_mounts(list(mounts))
