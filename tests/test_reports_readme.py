@@ -75,7 +75,14 @@ def _git(*args):
     return subprocess.run(["git", "-C", ROOT] + list(args), capture_output=True, text=True)
 
 
-@pytest.mark.skipif(shutil.which("git") is None or _git("rev-parse", "--git-dir").returncode != 0,
+def _is_git_checkout():
+    if shutil.which("git") is None:
+        return False
+    top = _git("rev-parse", "--show-toplevel")
+    return top.returncode == 0 and os.path.realpath(top.stdout.strip()) == os.path.realpath(ROOT)
+
+
+@pytest.mark.skipif(not _is_git_checkout(),
                     reason="not a git checkout (the index alone tells references apart)")
 def test_git_tracks_the_references_and_ignores_user_reports():
     tracked = _git("ls-files", "reports").stdout.split()
