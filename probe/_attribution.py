@@ -29,6 +29,8 @@ PROBE_MEMORY = {
     "exec_heap": "heap", "flip_heap": "heap", "exec_stack": "stack", "flip_stack": "stack",
     "patch_file_text": "private_file", "read_implies_exec": "anon",
 }
+# The call a probe's `open` step makes, where it is the operation under test.
+OPEN_CALL = {"dual_map_memfd": "memfd_create", "dual_map_shm": "shm_open"}
 # Probes that run code from memory that was never made executable.
 NON_X_CODE = ("exec_rw", "exec_heap", "exec_stack")
 
@@ -87,6 +89,8 @@ class Op:
     def describe(self):
         if self.call == "mprotect":
             return "%s (%s -> %s)" % (self.step, _show(self.before), _show(self.after))
+        if self.call == "open" and self.probe in OPEN_CALL:
+            return "%s (%s)" % (self.step, OPEN_CALL[self.probe])
         return self.step or "an unknown step"
 
 

@@ -96,9 +96,9 @@ def maps_snapshot():
 _PROCMAP_QUERY_SIZE = 104
 _PROCMAP_QUERY = (3 << 30) | (_PROCMAP_QUERY_SIZE << 16) | (ord("f") << 8) | 17
 _procmap_query_works = None
-# (pid, fd) of this process's /proc/self/maps: opened once and kept, so a probe reads its
-# mappings back without needing a free descriptor at each step. The pid tells a forked
-# child that a descriptor it inherited describes its parent.
+# (pid, fd) of this process's /proc/self/maps for PROCMAP_QUERY: opened once and kept, so
+# a probe reads its mappings back without needing a free descriptor at each step. The pid
+# tells a forked child that a descriptor it inherited describes its parent.
 _maps_fd = (None, None)
 
 
@@ -132,29 +132,18 @@ def _query_perms(fd, addr):
                          "x" if flags & 4 else "-", "s" if flags & 8 else "p")
 
 
-def _read_all(fd):
-    # seq_file renders the maps afresh when read again from offset 0
-    chunks, offset = [], 0
-    while True:
-        chunk = os.pread(fd, 65536, offset)
-        if not chunk:
-            return b"".join(chunks).decode("utf-8", "surrogateescape")
-        chunks.append(chunk)
-        offset += len(chunk)
-
-
 def mapping_perms(addr):
     """Permissions of the mapping holding addr ('r-xp'), None where no mapping holds it.
 
     Raises OSError where the maps cannot be read (no /proc, no descriptor left): the
     caller records the read-back as unavailable."""
     # Always our own mappings: this is the running process, never a fixture tree.
-    fd = _own_maps_fd()
-    perms = _query_perms(fd, addr)
+    perms = _query_perms(_own_maps_fd(), addr)
     if perms is not None:
         return perms or None
-    for line in _read_all(fd).splitlines():
-        if line.strip():
+    # Opened afresh for each look: qemu-user renders its emulated maps file at open time.
+    with open("/proc/self/maps") as f:
+        for line in f:
             start, end, perms, _ = parse_maps_line(line)
             if start <= addr < end:
                 return perms
