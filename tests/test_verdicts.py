@@ -80,25 +80,40 @@ def test_a_descriptor_limit_is_never_a_refusal():
     assert produced
 
 
-def run_probe_without_descriptors(probe_id):
-    """Run one probe through the worker's entry point in a forked child that has no free
-    descriptor left; its verdict."""
+def _no_free_descriptor(wfd):
+    highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, highest + 1))
+    try:
+        while True:                          # fill every slot below the limit
+            os.dup(wfd)
+    except OSError:
+        pass
+
+
+def _no_more_address_space(wfd):
+    with open("/proc/self/status") as f:     # VmSize: what RLIMIT_AS is checked against
+        in_use = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    resource.setrlimit(resource.RLIMIT_AS, (in_use, in_use))
+
+
+def run_probe_limited(probe_id, limit):
+    """Run one probe through the worker's entry point in a forked child that limit(wfd)
+    has starved of a resource; its verdict."""
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
             os.close(rfd)
-            highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
-            resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, highest + 1))
-            while True:                      # fill every slot below the limit
-                os.dup(wfd)
-        except OSError:
-            pass
+            limit(wfd)
         finally:
             _worker.child_main(probe_id, wfd, _runner.detect_arch())   # never returns
     os.close(wfd)
     raw = _runner.watch(_runner._Child(pid, rfd), 10.0)
     return _runner.classify(_probes.by_id()[probe_id], raw, 10.0)
+
+
+def run_probe_without_descriptors(probe_id):
+    return run_probe_limited(probe_id, _no_free_descriptor)
 
 
 @pytest.mark.parametrize("probe_id", ["dual_map_file", "patch_file_text", "dual_map_memfd"])
@@ -108,6 +123,14 @@ def test_a_setup_step_that_fails_is_an_error_with_a_detail(probe_id):
     assert v["errno_name"] is None
     assert "setup step open failed, before the operation under test" in v["detail"]
     assert "EMFILE" in v["detail"]
+
+
+def test_enomem_outside_the_call_under_test_is_an_error():
+    # exec_rw's only mmap is its scratch RW page: setup. Out of address space, the probe
+    # cannot start, which says nothing about NX.
+    v = run_probe_limited("exec_rw", _no_more_address_space)
+    assert v["outcome"] == "error", v
+    assert "setup step mmap_rw failed, before the operation under test: ENOMEM" in v["detail"]
 
 
 def test_a_probe_that_needs_no_descriptor_still_runs_without_its_read_back():
