@@ -3,17 +3,19 @@
 A probe runs in a child process (see _worker). It announces each risky step on the
 result pipe *before* doing it, so a crash still tells the parent how far it got.
 Its `run` returns the value the generated code returned (or None for probes that
-only map); a refused syscall surfaces as _libc.SyscallError and becomes `denied`.
+only map). Every mmap/mprotect/open names its role (_context): a refused step under
+test raises Refused and becomes `denied`; a failed setup step raises SetupFailed and
+becomes `error`.
 """
 
 import os
 import tempfile
 
 from probe import _arch, _libc
-from probe._stack import stack_page as _stack_page
 from probe._context import (  # noqa: F401 - re-exported: probes and tests name them here
     ORIGINAL, PATCHED, SETUP, UNDER_TEST, Context, ExecDropped, Refused, SetupFailed, WrongValue)
 from probe._libc import MAP_PRIVATE, MAP_SHARED, PAGESIZE, RW, RWX, RX
+from probe._stack import stack_page as _stack_page
 
 
 class Probe:
