@@ -35,7 +35,11 @@ def readme_workflows(markdown: str) -> List[Tuple[int, str]]:
     """The README's yaml blocks that are whole workflows (they have `on` and `jobs`)."""
     found = []
     for line, text in yaml_blocks(markdown):
-        doc = yaml.safe_load(text)
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise SystemExit("README.md line %d: yaml block does not parse: %s"
+                             % (line, str(error).splitlines()[0]))
         # PyYAML reads the key `on` as the boolean True (YAML 1.1).
         if isinstance(doc, dict) and "jobs" in doc and (True in doc or "on" in doc):
             found.append((line, text))
