@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from _collect_fixtures import cli
-from conftest import ROOT
+from conftest import ROOT, UNAVAILABLE, run_cli
 
 WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, ".github", "workflows", "*.yml")))
 EXPECT_DIR = os.path.join(ROOT, ".github", "expect")
@@ -167,3 +167,20 @@ def test_every_expectations_file_is_used_by_a_workflow():
     for path in glob.glob(os.path.join(EXPECT_DIR, "*.yaml")):
         name = os.path.basename(path)
         assert name in text or name.replace("-1.", "-$allow_wx.").replace("-0.", "-$allow_wx.") in text, name
+
+
+def test_freebsd_allow_wx_0_capabilities_under_the_same_rule_on_linux(tmp_path):
+    """FreeBSD's allow_wx=0 refuses only W and X at once (EACCES); a seccomp filter with that
+    rule gives this kernel the same behaviour, and every capability line of the file holds.
+    Only the attribution to freebsd-wx cannot be decided on Linux."""
+    report = str(tmp_path / "wx.json")
+    proc = run_cli("run", "--format", "json", "--output", report, "--quiet", confine=["--seccomp", "wx"])
+    if proc.returncode == UNAVAILABLE:
+        pytest.skip(proc.stderr.strip())
+    assert proc.returncode == 0, proc.stderr
+    status, out, err = cli("check", "--expect", os.path.join(EXPECT_DIR, "freebsd14-allow-wx-0.yaml"), report)
+    assert status == 3, out + err
+    verdicts = {line.split()[1].rstrip(":"): line.split()[0] for line in out.splitlines()
+                if line.split() and line.split()[0] in ("ok", "FAIL", "UNDECIDED")}
+    assert verdicts == {"nx": "ok", "wx_flip": "ok", "dual_mapping": "ok", "rwx_mapping": "ok",
+                        "rwx_flip": "ok", "map_rwx": "UNDECIDED"}
