@@ -1,6 +1,6 @@
 """Apply real kernel confinement to this process, then exec a command under it.
 
-    python tests/_confine.py [--mdwe] [--seccomp errno|kill] [--noexec-shm] [--no-proc]
+    python tests/_confine.py [--mdwe] [--seccomp errno|kill|wx] [--noexec-shm] [--no-proc]
                              [--syscall-errno NAME=ERRNO] [--no-new-privs] [--uid UID]
                              -- COMMAND...
 
@@ -81,14 +81,20 @@ def _libseccomp():
     return seccomp
 
 
-def mdwe_filter(action):
-    """systemd's MemoryDenyWriteExecute= seccomp rules, with `action` for each match."""
+# systemd's MemoryDenyWriteExecute= rules: W|X mappings and any mprotect adding X.
+MDWE_RULES = [("mmap", 2, PROT_WRITE | PROT_EXEC), ("mmap2", 2, PROT_WRITE | PROT_EXEC),
+              ("mprotect", 2, PROT_EXEC), ("pkey_mprotect", 2, PROT_EXEC), ("shmat", 2, SHM_EXEC)]
+# FreeBSD's kern.elf64.allow_wx=0 rule (with EACCES): only W and X at the same time.
+WX_RULES = [("mmap", 2, PROT_WRITE | PROT_EXEC), ("mmap2", 2, PROT_WRITE | PROT_EXEC),
+            ("mprotect", 2, PROT_WRITE | PROT_EXEC), ("pkey_mprotect", 2, PROT_WRITE | PROT_EXEC)]
+
+
+def mdwe_filter(action, rules=MDWE_RULES):
+    """A seccomp filter applying `action` to each (syscall, arg, mask) of `rules`."""
     seccomp = _libseccomp()
     ctx = seccomp.seccomp_init(SCMP_ACT_ALLOW)
     if not ctx:
         unavailable("seccomp_init failed: the kernel has no seccomp filter support")
-    rules = [("mmap", 2, PROT_WRITE | PROT_EXEC), ("mmap2", 2, PROT_WRITE | PROT_EXEC),
-             ("mprotect", 2, PROT_EXEC), ("pkey_mprotect", 2, PROT_EXEC), ("shmat", 2, SHM_EXEC)]
     for syscall, arg, mask in rules:
         nr = seccomp.seccomp_syscall_resolve_name(syscall.encode())
         if nr < 0:  # e.g. mmap2 does not exist on x86_64
@@ -151,7 +157,7 @@ def no_proc():
 def main(argv):
     parser = argparse.ArgumentParser()
     parser.add_argument("--mdwe", action="store_true")
-    parser.add_argument("--seccomp", choices=("errno", "kill"))
+    parser.add_argument("--seccomp", choices=("errno", "kill", "wx"))
     parser.add_argument("--noexec-shm", action="store_true")
     parser.add_argument("--no-proc", action="store_true")
     parser.add_argument("--syscall-errno", metavar="NAME=ERRNO")
@@ -174,7 +180,9 @@ def main(argv):
         set_no_new_privs()    # what systemd sets too; also lets a non-root uid load a filter
     if args.mdwe:
         set_mdwe()
-    if args.seccomp:
+    if args.seccomp == "wx":
+        mdwe_filter(SCMP_ACT_ERRNO(errno.EACCES), WX_RULES)
+    elif args.seccomp:
         mdwe_filter(SCMP_ACT_ERRNO(errno.EPERM) if args.seccomp == "errno" else SCMP_ACT_KILL_PROCESS)
     if args.syscall_errno:
         syscall_errno_filter(args.syscall_errno)
