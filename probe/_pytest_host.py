@@ -4,6 +4,8 @@ Imported only when a session has a test marked memprobe_requires (or asks for a
 report with --memprobe-report / --memprobe-save), so unmarked projects never load it.
 """
 
+from __future__ import annotations
+
 import time
 
 import pytest
@@ -12,11 +14,17 @@ import probe
 from probe._collect import _render
 from probe._load import clean
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Sequence
+
+    Requirements = Sequence[tuple[str, Sequence[str]]]
+
 SATISFIED = ("works", "enforced")
 BLOCKING_OUTCOMES = ("denied", "crashed", "killed")
 
 
-def known_names():
+def known_names() -> list[str]:
     """Strategy and capability names this memprobe writes, strategies first."""
     from probe._attribution import STRATEGIES
 
@@ -24,14 +32,14 @@ def known_names():
     return strategies + [c for c in _render.CAPABILITY_ORDER if c not in strategies]
 
 
-def strategy_probes(name):
+def strategy_probes(name: str) -> tuple[str, ...]:
     """The probes behind a strategy, whether or not a report ran them."""
     from probe._attribution import STRATEGIES
 
     return next((tuple(entry[1]) for entry in STRATEGIES if entry[0] == name), ())
 
 
-def check_names(nodeid, requirements):
+def check_names(nodeid: str, requirements: Requirements) -> None:
     """A misspelt name must stop the session, not pass as a skip."""
     known = known_names()
     for _, names in requirements:
@@ -44,12 +52,12 @@ def check_names(nodeid, requirements):
 class Host:
     """A report and where it came from."""
 
-    def __init__(self, report, origin):
+    def __init__(self, report: dict[str, Any], origin: str) -> None:
         self.report = report
         self.origin = origin   # "report PATH" or "probed in N s"
 
     @classmethod
-    def obtain(cls, report_path=None, save_path=None):
+    def obtain(cls, report_path: str | None = None, save_path: str | None = None) -> Host:
         if report_path:
             try:
                 host = cls(probe.load(report_path), "report %s" % clean(report_path))
@@ -66,7 +74,7 @@ class Host:
             host.save(save_path)
         return host
 
-    def save(self, path):
+    def save(self, path: str) -> None:
         from probe import _report
 
         text = _report.dumps(self.report, "json" if str(path).endswith(".json") else "yaml")
@@ -77,7 +85,7 @@ class Host:
 
     # ------------------------------------------------------------------ answers
 
-    def entry(self, name):
+    def entry(self, name: str) -> tuple[Any, Sequence[str], Any]:
         """(state, probe ids behind it, the report's sentence); a strategy before a
         capability of the same name (code_repatching: either way of patching)."""
         strategy = (self.report.get("strategies") or {}).get(name)
@@ -88,10 +96,10 @@ class Host:
             return capability.get("state"), _render.capability_probes(name), capability.get("text")
         return None, strategy_probes(name) or _render.capability_probes(name), None
 
-    def satisfied(self, name):
+    def satisfied(self, name: str) -> bool:
         return self.entry(name)[0] in SATISFIED
 
-    def why_not(self, name):
+    def why_not(self, name: str) -> str:
         """Why `name` does not work here, in one line."""
         state, probe_ids, sentence = self.entry(name)
         if state is None:
@@ -109,7 +117,7 @@ class Host:
         return "%s unknown: memprobe could not decide on this host (%s)" % (
             name, self.probe_outcomes(probe_ids) or clean(sentence or "no detail", 120))
 
-    def mechanisms(self, probe_ids):
+    def mechanisms(self, probe_ids: Sequence[str]) -> list[str]:
         """'mdwe (confirmed)' for each mechanism the report names for the refused probes."""
         probes = self.report.get("probes") or {}
         out, seen = [], set()
@@ -126,7 +134,7 @@ class Host:
                     out.append("%s (%s)" % (clean(mechanism, 60), confidence))
         return out
 
-    def probe_outcomes(self, probe_ids):
+    def probe_outcomes(self, probe_ids: Sequence[str]) -> str:
         """'flip_rw_rx timeout: detail; not run: dual_map_shm' for the probes behind a name."""
         probes = self.report.get("probes") or {}
         parts, not_run = [], []
@@ -142,9 +150,9 @@ class Host:
             parts.append("not run: %s" % ", ".join(not_run))
         return "; ".join(parts)
 
-    def skip_reason(self, requirements):
+    def skip_reason(self, requirements: Requirements) -> str | None:
         """None when every requirement holds, else why the test cannot run here."""
-        reasons = []
+        reasons: list[str] = []
         for kind, names in requirements:
             if kind == "all":
                 reasons.extend(self.why_not(n) for n in names if not self.satisfied(n))
@@ -153,13 +161,13 @@ class Host:
                                                            "; ".join(self.why_not(n) for n in names)))
         return "; ".join(reasons) or None
 
-    def header_line(self):
+    def header_line(self) -> str:
         """One line: the host label and which strategies work or are blocked (by what)."""
-        groups = {}
+        groups: dict[str, list[str]] = {}
         for name, entry in (self.report.get("strategies") or {}).items():
             if not isinstance(entry, dict):
                 continue
-            verdict = entry.get("verdict") if entry.get("verdict") in ("works", "blocked") else "unknown"
+            verdict = str(entry.get("verdict")) if entry.get("verdict") in ("works", "blocked") else "unknown"
             shown = clean(name, 40)
             blocked_by = [clean(m, 40) for m in entry.get("blocked_by") or () if m != "unknown"]
             if verdict == "blocked" and blocked_by:

@@ -48,7 +48,7 @@ def run(only: Iterable[str] | str | None = None, isolation: str = "fork", timeou
     _check_run_arguments(isolation, timeout, jobs)
     from probe._cmd_run import collect
 
-    frozen_before = gc.get_freeze_count() if hasattr(gc, "get_freeze_count") else None
+    frozen_before = gc.get_freeze_count()
     try:
         return collect(selected, isolation, float(timeout), jobs=jobs)
     finally:
@@ -93,14 +93,19 @@ def load(path_or_text: PathOrText) -> dict[str, Any]:
 
     data = _document_bytes(path_or_text)
     if data is None:
-        path = os.fspath(path_or_text)
-        return _load.load_report("./-" if path == "-" else path)
+        return _load.load_report(_file_path(path_or_text))
     doc = _load.parse_document(data, _TEXT_NAME)
     _load.check_version(doc, _TEXT_NAME)
     problems = _load.report_problems(doc)
     if problems:
         raise ReportError(_load.format_problem(_TEXT_NAME, data, problems[0], len(problems) - 1))
     return doc
+
+
+def _file_path(path):
+    """A path as a str; '-' is a file of that name here, not standard input as in the CLI."""
+    path = os.fspath(path)
+    return os.path.join(".", path) if path == "-" else path
 
 
 def _document_bytes(path_or_text):
@@ -207,7 +212,7 @@ def check(report: ReportLike, expectations: Mapping[str, Any] | str | os.PathLik
 
 def _expectations(expectations, checking):
     if isinstance(expectations, (str, os.PathLike)):
-        return checking.load_expectations(os.fspath(expectations))
+        return checking.load_expectations(_file_path(expectations))
     if not isinstance(expectations, dict):
         raise UsageError("expectations: a dict or the path of an expectations file, not %s"
                          % type(expectations).__name__)

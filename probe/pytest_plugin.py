@@ -10,12 +10,20 @@ the answer is unknown. The host is probed once per session, only when a marked t
 collected, so a project that never uses the marker pays for nothing but this import.
 """
 
+from __future__ import annotations
+
 import pytest
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from probe._pytest_host import Host
 
 MARKER = "memprobe_requires"
 
 
-def pytest_addoption(parser):
+def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("memprobe", "skip tests the host's W^X policies forbid")
     group.addoption("--memprobe-report", metavar="PATH",
                     help="use this saved memprobe report instead of probing the host")
@@ -23,7 +31,7 @@ def pytest_addoption(parser):
                     help="write the report used for this session to PATH (.json: JSON, else YAML)")
 
 
-def pytest_configure(config):
+def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "%s(*names, any_of=[...]): run only where memprobe finds each named strategy or "
@@ -32,19 +40,21 @@ def pytest_configure(config):
 
 
 @pytest.fixture(scope="session")
-def memprobe_report(pytestconfig):
+def memprobe_report(pytestconfig: pytest.Config) -> dict[str, Any]:
     """The memprobe report of this session (probed once, or --memprobe-report)."""
-    return pytestconfig.pluginmanager.get_plugin("memprobe-session").host().report
+    plugin = pytestconfig.pluginmanager.get_plugin("memprobe-session")
+    assert isinstance(plugin, SessionHost), "registered by pytest_configure"
+    return plugin.host().report
 
 
 class SessionHost:
     """Probes (or loads) the host at most once per session and answers markers from it."""
 
-    def __init__(self, config):
+    def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self._host = None
+        self._host: Host | None = None
 
-    def host(self):
+    def host(self) -> Host:
         if self._host is None:
             from probe._pytest_host import Host
 
@@ -52,7 +62,7 @@ class SessionHost:
                                      self.config.getoption("memprobe_save"))
         return self._host
 
-    def pytest_collection_modifyitems(self, items):
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         wanted = [(item, requirements(item)) for item in items]
         wanted = [(item, req) for item, req in wanted if req]
         if not wanted and not (self.config.getoption("memprobe_report")
@@ -68,13 +78,13 @@ class SessionHost:
             if reason:
                 item.add_marker(pytest.mark.skip(reason=reason))
 
-    def pytest_report_collectionfinish(self, config, items):
+    def pytest_report_collectionfinish(self, config: pytest.Config, items: list[pytest.Item]) -> str | None:
         if self._host is not None:
             return self._host.header_line()
         return None
 
 
-def requirements(item):
+def requirements(item: pytest.Item) -> list[tuple[str, list[str]]]:
     """[(kind, names)] from the item's markers: ("all", names) or ("any", names)."""
     out = []
     for mark in item.iter_markers(MARKER):
