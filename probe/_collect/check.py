@@ -23,6 +23,7 @@ import sys
 from probe._collect import _render
 from probe._collect._render import OUTCOMES, STATES, text
 from probe._errors import EXIT_DIFFERENT, EXIT_OK, EXIT_UNDECIDED, InputError, UsageError
+from probe._load import type_word as _type
 
 PROBE_KEYS = ("outcome", "errno", "signal", "step", "denied_by", "confidence")
 CAPABILITY_KEYS = ("state",)
@@ -265,12 +266,6 @@ def _list_of(spec, field, path, problems, pattern, what):
 def _mechanism(name):
     """pax_mprotect, 'PaX MPROTECT' and pax-mprotect are one name."""
     return re.sub(r"[\s_]+", "-", str(name).strip().lower())
-
-
-def _type(value):
-    from probe._load import type_word
-
-    return type_word(value)
 
 
 # --------------------------------------------------------------------------- names
