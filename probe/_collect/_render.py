@@ -56,8 +56,8 @@ _CAPABILITY_NAMES = None
 
 
 def capability_names():
-    """The capabilities this memprobe knows: the engine's summary lines (the README and the
-    schema's description list the same names)."""
+    """The capabilities this memprobe knows: the engine's summary lines (the README lists the
+    same names under *The report*)."""
     global _CAPABILITY_NAMES
     if _CAPABILITY_NAMES is None:
         names = set(CAPABILITY_ORDER)
