@@ -6,7 +6,7 @@ Works from the report dict alone (host, process, policies, probes): adds `attrib
 to every probe whose outcome is not `allowed` (or `skipped`), and the top-level
 `strategies` and `recommendation`. Pure functions; nothing here touches the host.
 
-The rules come from what each mechanism refuses and how (shared/MECHANISMS.md):
+The rules come from what each mechanism refuses and how (the README's mechanism table):
 a mechanism is a candidate when the refused operation and the errno or signal match
 what it does; the policy detectors then make it `confirmed` (the detector says it is
 active), drop it (the detector says it is off) or leave it `likely` (the detector
@@ -15,25 +15,10 @@ could not tell). Probes that separate mechanisms (map_rx, mprotect_rx_noop) refi
 
 import re
 
-MECHANISMS = {
-    "nx": "hardware no-execute page protection (NX/XD)",
-    "pax-mprotect": "PaX MPROTECT (grsecurity / hardened kernel)",
-    "pax-pageexec": "PaX PAGEEXEC (grsecurity / hardened kernel)",
-    "selinux-execmem": "SELinux execmem permission",
-    "selinux-execheap": "SELinux execheap permission",
-    "selinux-execstack": "SELinux execstack permission",
-    "selinux-execmod": "SELinux execmod permission",
-    "seccomp": "a seccomp filter (e.g. systemd MemoryDenyWriteExecute=)",
-    "mdwe": "the kernel's memory-deny-write-execute prctl (PR_SET_MDWE)",
-    "noexec-mount": "a noexec mount",
-    "memfd-noexec": "vm.memfd_noexec",
-    "freebsd-wx": "FreeBSD W^X (kern.elf*.allow_wx=0)",
-    "hardenedbsd-pageexec": "HardenedBSD PAGEEXEC",
-    "hardenedbsd-mprotect": "HardenedBSD MPROTECT",
-    "netbsd-pax-mprotect": "NetBSD PaX MPROTECT",
-    "openbsd-wx": "OpenBSD W^X",
-    "unknown": "no known mechanism matches",
-}
+from probe._mechanisms import (  # noqa: F401 - re-exported: the attribution API
+    ACTIVE, INACTIVE, MECH_OSES, MECHANISMS, PATH_ROLE, UNSURE, Facts, status_of, _pax_scope)
+from probe._strategies import (  # noqa: F401 - re-exported: the attribution API
+    FIX_HINTS, STRATEGIES, recommendation, strategies)
 
 # What memory each probe works on: the rules of SELinux, noexec mounts and MDWE differ
 # for anonymous memory, heap, stack and file-backed mappings.
@@ -44,84 +29,15 @@ PROBE_MEMORY = {
     "exec_heap": "heap", "flip_heap": "heap", "exec_stack": "stack", "flip_stack": "stack",
     "patch_file_text": "private_file", "read_implies_exec": "anon",
 }
+# The call a probe's `open` step makes, where it is the operation under test.
+OPEN_CALL = {"dual_map_memfd": "memfd_create", "dual_map_shm": "shm_open"}
 # Probes that run code from memory that was never made executable.
 NON_X_CODE = ("exec_rw", "exec_heap", "exec_stack")
-# Which noexec_mounts path a file-backed probe lives on.
-PATH_ROLE = {"dual_map_shm": "shm", "dual_map_file": "tmpdir", "patch_file_text": "tmpdir"}
-
-FIX_HINTS = {
-    "mdwe": "start the program without PR_SET_MDWE / MemoryDenyWriteExecute= (it cannot be undone in-process)",
-    "seccomp": "for a systemd service, set MemoryDenyWriteExecute=no",
-    "pax-mprotect": "exempt the binary from MPROTECT (setfattr -n user.pax.flags -v m BINARY, or paxctl-ng -m)",
-    "pax-pageexec": "exempt the binary from PAGEEXEC (setfattr -n user.pax.flags -v p BINARY)",
-    "selinux-execmem": "allow execmem for the domain (setsebool -P deny_execmem off, or a policy module)",
-    "selinux-execheap": "allow execheap for the domain",
-    "selinux-execstack": "allow execstack for the domain",
-    "selinux-execmod": "allow execmod for the file type",
-    "freebsd-wx": "mark the binary with elfctl -e +wxneeded, or set kern.elf64.allow_wx=1",
-    "hardenedbsd-pageexec": "hbsdcontrol pax disable pageexec BINARY",
-    "hardenedbsd-mprotect": "hbsdcontrol pax disable mprotect BINARY",
-    "netbsd-pax-mprotect": "paxctl +m BINARY",
-    "openbsd-wx": "link with -z wxneeded and run from a wxallowed mount",
-    "noexec-mount": "point TMPDIR at a directory on a mount without noexec",
-}
-
-STRATEGIES = [
-    ("rwx_mapping", ("map_rwx",), ["HotSpot code cache", "PyPy JIT"],
-     "map the code buffer RWX and write and run it in place"),
-    ("wx_flip", ("flip_rw_rx",), ["LuaJIT", "V8", "SpiderMonkey", "Wasmtime"],
-     "write code into RW memory, then mprotect it RX"),
-    ("dual_mapping", ("dual_map_memfd", "dual_map_shm", "dual_map_file"),
-     [".NET (memfd on Linux, SHM_ANON on FreeBSD)", "libffi closures (fallback)"],
-     "map one shared object twice: write through an RW view, run from an RX view"),
-    ("code_repatching", ("repatch_rx", "patch_rwx"), ["inline caches", "debugger breakpoints"],
-     "change code that already ran: flip it RX->RW->RX (repatch_rx) or patch it while RWX (patch_rwx)"),
-]
 
 _STEP = re.compile(r"^(mmap|mprotect)_(?:file_)?(rwx|rw|rx)")
 
 
-# --- reading the report ---------------------------------------------------------------
-
-
-class Facts:
-    """The report's evidence in the shape the rules use."""
-
-    def __init__(self, report):
-        self.host = report.get("host") or {}
-        self.process = report.get("process") or {}
-        self.policies = report.get("policies") or {}
-        self.probes = report.get("probes") or {}
-        self.os = self.host.get("os")
-
-    def policy(self, name):
-        value = self.policies.get(name)
-        return value if isinstance(value, dict) else {}
-
-    def outcome(self, probe_id):
-        result = self.probes.get(probe_id)
-        return result.get("outcome") if isinstance(result, dict) else None
-
-    # Cross-probe facts -------------------------------------------------------
-    def execmem_denied(self):
-        """An anonymous RX-only mmap refused with EACCES: only SELinux execmem does that."""
-        for pid in ("map_rx", "mprotect_rx_noop"):
-            r = self.probes.get(pid) or {}
-            if r.get("outcome") == "denied" and r.get("errno_name") == "EACCES" and \
-                    str(r.get("step", "")).startswith("mmap"):
-                return pid
-        return None
-
-    def execmem_allowed(self):
-        return self.outcome("map_rx") == "allowed"
-
-    def noop_refused(self):
-        r = self.probes.get("mprotect_rx_noop") or {}
-        if r.get("step") == "mprotect_rx" and (
-                (r.get("outcome") == "denied" and r.get("errno_name") == "EPERM")
-                or r.get("signal") == "SIGSYS"):
-            return r
-        return None
+# --- the operation that failed ----------------------------------------------------------
 
 
 class Op:
@@ -173,6 +89,8 @@ class Op:
     def describe(self):
         if self.call == "mprotect":
             return "%s (%s -> %s)" % (self.step, _show(self.before), _show(self.after))
+        if self.call == "open" and self.probe in OPEN_CALL:
+            return "%s (%s)" % (self.step, OPEN_CALL[self.probe])
         return self.step or "an unknown step"
 
 
@@ -190,145 +108,6 @@ def _show(perms):
         return "?"
     return "".join(c if c in perms else "-" for c in "rwx")
 
-
-# --- detector status ------------------------------------------------------------------
-
-ACTIVE, INACTIVE, UNSURE = "active", "inactive", "unsure"
-
-
-def _pax(f):
-    p = f.policy("pax")
-    return p.get("state"), p.get("flags") or {}, p
-
-
-def _pax_scope(f):
-    p = f.policy("pax")
-    marks = p.get("markings") or {}
-    if marks.get("source"):
-        return "note: %s" % p.get("scope")
-    return None
-
-
-def status_of(mech, f, op):
-    """(ACTIVE/INACTIVE/UNSURE, evidence string) of what the detectors say."""
-    if mech == "nx":
-        nx = f.policy("cpu_nx").get("state")
-        if nx in ("on", "off"):
-            return (ACTIVE if nx == "on" else INACTIVE), "the CPU lists the nx flag" if nx == "on" \
-                else "the CPU does not list the nx flag"
-        host_nx = f.host.get("cpu_nx")
-        if host_nx is not None:
-            return (ACTIVE if host_nx else INACTIVE), "host.cpu_nx is %s" % str(host_nx).lower()
-        return UNSURE, "the CPU's NX support is not reported on this host"
-    if mech in ("pax-mprotect", "pax-pageexec"):
-        state, flags, p = _pax(f)
-        if state == "absent":
-            return INACTIVE, "the kernel has no PaX (no PaX: line in /proc/self/status)"
-        if state in ("on", "off"):
-            key = "mprotect" if mech == "pax-mprotect" else "pageexec"
-            on = flags.get(key)
-            if mech == "pax-mprotect":
-                on = p.get("mprotect_effective", on)
-            line = "PaX flags %s" % p.get("status_line")
-            if on:
-                return ACTIVE, "%s: %s is on for this process" % (line, key.upper())
-            return INACTIVE, "%s: %s is off for this process" % (line, key.upper())
-        return UNSURE, "PaX flags of this process are not known (%s)" % (p.get("reason") or state or "no detector")
-    if mech.startswith("selinux-"):
-        s = f.policy("selinux")
-        state = s.get("state")
-        if state == "enforcing":
-            return ACTIVE, "SELinux is enforcing (context %s)" % (s.get("context") or "unknown")
-        if state in ("permissive", "disabled"):
-            return INACTIVE, "SELinux is %s" % state
-        return UNSURE, "SELinux state unknown"
-    if mech == "seccomp":
-        s = f.policy("seccomp")
-        mode = s.get("mode", f.process.get("seccomp_mode"))
-        filters = s.get("filters", f.process.get("seccomp_filters"))
-        if mode == 2:
-            return ACTIVE, "Seccomp: 2 in /proc/self/status (%s filter%s attached)" % (
-                filters if filters is not None else "some", "" if filters == 1 else "s")
-        if mode in (0, 1):
-            return INACTIVE, "Seccomp: %d in /proc/self/status: no filter" % mode
-        return UNSURE, "the seccomp mode is not known"
-    if mech == "mdwe":
-        s = f.policy("mdwe")
-        value = s.get("value") if s.get("state") in ("on", "off") else f.process.get("mdwe")
-        if s.get("state") == "unsupported":
-            return INACTIVE, "the kernel has no PR_GET_MDWE (before Linux 6.3)"
-        if isinstance(value, int):
-            if value & 1:
-                return ACTIVE, "prctl(PR_GET_MDWE) = %d (PR_MDWE_REFUSE_EXEC_GAIN)" % value
-            return INACTIVE, "prctl(PR_GET_MDWE) = %d" % value
-        return UNSURE, "PR_GET_MDWE is not known"
-    if mech == "noexec-mount":
-        role = PATH_ROLE.get(op.probe)
-        if role == "shm" and f.os == "freebsd":
-            return INACTIVE, "FreeBSD's shm objects (SHM_ANON) live in no file system"
-        paths = f.policy("noexec_mounts").get("paths") or {}
-        entry = paths.get(role) if role else None
-        if not entry or entry.get("noexec") is None:
-            return UNSURE, "the mount of the %s directory is not known" % (role or "probe's")
-        where = "%s is on %s (%s)" % (entry.get("path"), entry.get("mount_point"), entry.get("fstype"))
-        if entry["noexec"]:
-            return ACTIVE, "%s mounted noexec" % where
-        return INACTIVE, "%s mounted without noexec" % where
-    if mech == "memfd-noexec":
-        s = f.policy("memfd_noexec")
-        if s.get("value") == 2:
-            return ACTIVE, "vm.memfd_noexec = 2: memfd_create(MFD_EXEC) is refused"
-        if s.get("state") in ("off", "on", "absent"):
-            return INACTIVE, "vm.memfd_noexec is %s" % (s.get("value") if s.get("value") is not None else "absent")
-        return UNSURE, "vm.memfd_noexec is not known"
-    if mech == "freebsd-wx":
-        s = f.policy("freebsd_wx")
-        state = s.get("state")
-        proc = s.get("procctl") or {}
-        if state == "enforcing":
-            return ACTIVE, ("procctl(PROC_WXMAP_STATUS) = %s (WXORX_ENFORCE)" % proc["value"]) if proc \
-                else "kern.%s.allow_wx = 0" % s.get("abi", "elf64")
-        if state in ("off", "absent"):
-            return INACTIVE, "W^X is not enforced for this process (allow_wx %s)" % s.get("allow_wx")
-        return UNSURE, "FreeBSD W^X state unknown"
-    if mech in ("hardenedbsd-pageexec", "hardenedbsd-mprotect"):
-        s = f.policy("hardenedbsd")
-        feature = s.get(mech.split("-")[1]) or {}
-        status = feature.get("status")
-        if s.get("state") == "absent":
-            return INACTIVE, "not HardenedBSD (no hardening.pax sysctls)"
-        if status is None:
-            return UNSURE, "hardening.pax.%s.status unknown" % mech.split("-")[1]
-        name = "hardening.pax.%s.status = %d (%s)" % (mech.split("-")[1], status, feature.get("mode"))
-        if status >= 2:
-            return ACTIVE, name
-        if status == 1:
-            return UNSURE, name + ": applies only to programs that opt in"
-        return INACTIVE, name
-    if mech == "netbsd-pax-mprotect":
-        s = f.policy("netbsd_pax")
-        eff = s.get("effective_for_interpreter")
-        desc = "security.pax.mprotect.enabled = %s, .global = %s" % (s.get("enabled"), s.get("global"))
-        if eff is True or (eff is None and s.get("state") == "on"):
-            return ACTIVE, desc
-        if eff is False or s.get("state") in ("off", "absent"):
-            return INACTIVE, desc + (" (interpreter marked %s)" % s["interpreter_marking"]
-                                     if s.get("interpreter_marking") else "")
-        return UNSURE, desc
-    if mech == "openbsd-wx":
-        s = f.policy("openbsd_wx")
-        if s.get("state") == "off":
-            return INACTIVE, s.get("reason") or "W^X does not apply to this interpreter"
-        return ACTIVE, "OpenBSD always enforces W^X (kern.wxabort = %s)" % s.get("wxabort")
-    return UNSURE, ""
-
-
-MECH_OSES = {"freebsd-wx": ("freebsd",), "hardenedbsd-pageexec": ("freebsd",),
-             "hardenedbsd-mprotect": ("freebsd",), "netbsd-pax-mprotect": ("netbsd",),
-             "openbsd-wx": ("openbsd",)}
-for _m in ("pax-mprotect", "pax-pageexec", "selinux-execmem", "selinux-execheap",
-           "selinux-execstack", "selinux-execmod", "seccomp", "mdwe", "memfd-noexec"):
-    MECH_OSES[_m] = ("linux",)
 
 
 # --- which mechanisms can produce an observation ------------------------------------------
@@ -353,6 +132,9 @@ def candidates(obs, op, f):
     if sig == "SIGKILL" and op.call == "call":
         add("pax-pageexec", "running the code ended in SIGKILL, which is how PaX PAGEEXEC stops "
                             "execution of non-executable memory")
+    if denied and err == "ENOSYS":
+        add("seccomp", "%s failed with ENOSYS: a seccomp filter can make a system call look "
+                       "absent (a kernel without the call fails the same way)" % what)
     if sig == "SIGSYS":
         add("seccomp", "%s ended the process with SIGSYS: a seccomp filter's kill action" % what)
     if sig == "SIGABRT" and op.call in ("mmap", "mprotect") and op.w_and_x:
@@ -518,138 +300,28 @@ def _observation(result, op):
     return "%s at %s" % (outcome, op.describe())
 
 
-# --- strategies -------------------------------------------------------------------------
-
-
-def _verdict(result):
-    if not isinstance(result, dict):
-        return "unknown"
-    outcome = result.get("outcome")
-    if outcome == "allowed":
-        return "works"
-    if outcome in ("denied", "crashed", "killed"):
-        return "blocked"
-    return "unknown"
-
-
-def _mechs(result):
-    out = []
-    for a in result.get("attribution") or ():
-        if a["mechanism"] != "unknown" and a["confidence"] in ("confirmed", "likely") and a["mechanism"] not in out:
-            out.append(a["mechanism"])
-    if not out and result.get("attribution"):
-        out.append("unknown")
-    return out
-
-
-def strategies(report):
-    probes = report.get("probes") or {}
-    out = {}
-    for name, ids, examples, how in STRATEGIES:
-        present = [(i, probes[i]) for i in ids if isinstance(probes.get(i), dict)]
-        verdicts = {i: _verdict(r) for i, r in present}
-        blocked_by = []
-        for i, r in present:
-            if verdicts[i] == "blocked":
-                for m in _mechs(r):
-                    if m not in blocked_by:
-                        blocked_by.append(m)
-        if not present:
-            verdict = "unknown"
-        elif "works" in verdicts.values():
-            verdict = "works"
-        elif all(v == "blocked" for v in verdicts.values()):
-            verdict = "blocked"
-        else:
-            verdict = "unknown"
-        entry = {"verdict": verdict, "blocked_by": blocked_by if verdict != "works" else [],
-                 "probes": [i for i, _ in present], "examples": list(examples),
-                 "detail": _strategy_detail(name, how, present, verdicts)}
-        if name == "dual_mapping":
-            entry["variants"] = {i.replace("dual_map_", ""): verdicts[i] for i, _ in present}
-        out[name] = entry
-    return out
-
-
-def _strategy_detail(name, how, present, verdicts):
-    if not present:
-        return "%s: not probed" % how
-    parts = []
-    for i, r in present:
-        v = verdicts[i]
-        if v == "works":
-            parts.append("%s works" % i)
-        elif v == "blocked":
-            mechs = ", ".join("%s (%s)" % (a["mechanism"], a["confidence"])
-                              for a in r.get("attribution") or ()) or "not attributed"
-            parts.append("%s %s at %s: %s" % (i, r.get("outcome"), r.get("step"), mechs))
-        else:
-            parts.append("%s %s%s" % (i, r.get("outcome"), (": " + r["detail"]) if r.get("detail") else ""))
-    return "%s. %s" % (how[0].upper() + how[1:], "; ".join(parts))
-
-
-def recommendation(report, strats=None):
-    """One sentence for this host, from the strategy verdicts."""
-    strats = strats or report.get("strategies") or strategies(report)
-    wx, dual, rwx = strats.get("wx_flip", {}), strats.get("dual_mapping", {}), strats.get("rwx_mapping", {})
-    scope = _scope_suffix(report)
-    if wx.get("verdict") == "works":
-        tail = ""
-        if rwx.get("verdict") == "blocked":
-            tail = ", while RWX mappings are blocked by %s" % _names(rwx["blocked_by"])
-        return ("Use W^X flipping: write code into RW memory, then mprotect it RX (as LuaJIT and V8 do); "
-                "it works here%s%s." % (tail, scope))
-    if dual.get("verdict") == "works":
-        variants = dual.get("variants") or {}
-        via = next((v for v in ("memfd", "shm", "file") if variants.get(v) == "works"), None)
-        how = {"memfd": "memfd_create", "shm": "a POSIX shared-memory object (shm_open)",
-               "file": "a temporary file"}.get(via, "a shared object")
-        why = ("flipping is blocked by %s" % _names(wx.get("blocked_by"))) if wx.get("verdict") == "blocked" \
-            else "flipping could not be checked"
-        return ("Use double mapping through %s (write through an RW view, run from an RX view of the "
-                "same memory): %s%s." % (how, why, scope))
-    if rwx.get("verdict") == "works":
-        return ("Only RWX mappings work here (flipping and double mapping are %s): map the code "
-                "buffer RWX%s." % ("blocked" if wx.get("verdict") == "blocked" else "not confirmed", scope))
-    verdicts = [s.get("verdict") for s in (wx, dual, rwx)]
-    if all(v == "blocked" for v in verdicts):
-        mechs = []
-        for s in (wx, dual, rwx):
-            for m in s.get("blocked_by") or ():
-                if m not in mechs:
-                    mechs.append(m)
-        hints = [FIX_HINTS[m] for m in mechs if m in FIX_HINTS]
-        return ("No way of loading code at run time works for this process (blocked by %s): use an "
-                "interpreter or ahead-of-time compiled code%s%s." % (
-                    _names(mechs), (", or lift the restriction: " + "; ".join(hints[:2])) if hints else "",
-                    scope))
-    return ("Not enough evidence to recommend a strategy: W^X flipping is %s, double mapping %s and RWX "
-            "mapping %s%s." % (wx.get("verdict", "unknown"), dual.get("verdict", "unknown"),
-                               rwx.get("verdict", "unknown"), scope))
-
-
-def _names(mechs):
-    mechs = [m for m in (mechs or ()) if m and m != "unknown"]
-    if not mechs:
-        return "an unidentified mechanism"
-    return ", ".join("%s [%s]" % (MECHANISMS[m], m) if m in MECHANISMS else m for m in mechs)
-
-
-def _scope_suffix(report):
-    pax = ((report.get("policies") or {}).get("pax") or {})
-    marks = pax.get("markings") or {}
-    if pax.get("state") in ("on", "off", "no_mm") and marks.get("source"):
-        return " (for programs marked like %s; unmarked programs get the kernel's PaX defaults)" % (
-            pax.get("interpreter") or "the interpreter")
-    return ""
-
-
 # --- entry point -----------------------------------------------------------------------
 
 
+def settle_missing_calls(report, f):
+    """memfd_create failing with ENOSYS where the detector says no seccomp filter is
+    attached: the kernel lacks the call (before Linux 3.17), so the probe does not apply
+    here. It becomes `skipped`; with a filter attached (or unknown) it stays `denied`."""
+    result = (report.get("probes") or {}).get("dual_map_memfd")
+    if not isinstance(result, dict) or result.get("outcome") != "denied" or \
+            result.get("errno_name") != "ENOSYS" or result.get("step") != "open":
+        return
+    state, evidence = status_of("seccomp", f, None)
+    if state == INACTIVE:
+        result.update(outcome="skipped", detail="memfd_create is not implemented by this kernel "
+                      "(ENOSYS) and no seccomp filter could have refused it (%s)" % evidence)
+
+
 def attribute(report):
-    """Add per-probe `attribution`, top-level `strategies` and `recommendation` in place."""
+    """Add per-probe `attribution`, top-level `strategies` and `recommendation` in place
+    (and refresh `summary`, where the report has one, for what settling changed)."""
     f = Facts(report)
+    settle_missing_calls(report, f)
     for probe_id, result in (report.get("probes") or {}).items():
         if not isinstance(result, dict):
             continue
@@ -661,3 +333,7 @@ def attribute(report):
     strats = strategies(report)
     report["strategies"] = strats
     report["recommendation"] = recommendation(report, strats)
+    if isinstance(report.get("summary"), dict) and isinstance(report.get("probes"), dict):
+        from probe._summary import summarise
+        report["summary"] = summarise(report["probes"], report.get("policies"))
+

@@ -13,7 +13,9 @@ FORCE_COPY_ENV = "MEMPROBE_TEST_FORCE_UNMARKED_COPY"
 
 
 def add_arguments(parser):
-    parser.add_argument("--only", nargs="+", metavar="ID", help="run only these probes (see `memprobe list`)")
+    # extend: `--only a --only b` runs both (a plain nargs="+" keeps only the last).
+    parser.add_argument("--only", nargs="+", action="extend", metavar="ID",
+                        help="run only these probes (see `memprobe list`); may be repeated")
     parser.add_argument("--isolation", choices=("fork", "spawn"), default="fork",
                         help="fork from this process (fast, default) or spawn a fresh interpreter per probe")
     parser.add_argument("--timeout", type=_positive, default=10.0, metavar="S",
@@ -23,11 +25,15 @@ def add_arguments(parser):
     parser.add_argument("--format", choices=("yaml", "json"),
                         help="report format (default: the --output file's extension, else yaml)")
     parser.add_argument("--output", "-o", metavar="PATH",
-                        help="report file (default reports/<os>-<arch>-<host>.yaml); '-' for stdout only")
+                        help="report file (default reports/<os>-<arch>-<host>.yaml, with -only-.../-mdwe/"
+                             "-seccomp/-nonroot/... added for a subset or confined run); '-' for stdout only")
     parser.add_argument("--arm-mode", choices=("arm", "thumb"), default="arm",
                         help="32-bit ARM only: generate ARM or Thumb code")
     parser.add_argument("--junit", metavar="PATH", help="also write JUnit XML, one test case per probe")
     parser.add_argument("--quiet", "-q", action="store_true", help="do not print the report on stdout")
+    parser.add_argument("--redact", action="store_true",
+                        help="pseudonymise the host name and drop user names, home directories, "
+                             "private mount points and non-root uids from the report (see `memprobe redact`)")
     parser.add_argument("--pax-defaults", action="store_true",
                         help="PaX hosts: run the probes from an unmarked copy of the interpreter, "
                              "so results show the kernel's default flags, not the interpreter's exemptions")
@@ -77,6 +83,17 @@ def _via_unmarked_copy(args):
         _policy.discard_unmarked(info)
 
 
+def _default_path(report, fmt, only):
+    """reports/<os>-<arch>-<host>[-conditions].<ext>, saying on stderr when a subset or
+    confined run is kept apart from the host's full report."""
+    from probe import _report_name
+    path, full, conditions = _report_name.default_run_path(report, fmt, only)
+    if conditions:
+        sys.stderr.write("memprobe: not a full unconfined run (%s): writing %s, not %s\n"
+                         % (", ".join(conditions), path, full))
+    return path
+
+
 def main(args):
     from probe import _output, _report
     fmt = _output.choose_format(args.output, args.format)
@@ -86,7 +103,12 @@ def main(args):
         code = _via_unmarked_copy(args)
         if code is not None:
             return code
+    if args.redact:   # the key first: a missing key file must not cost a whole run
+        from probe import _redact
+        redaction_key = _redact.host_key()
     report = collect(args.only, args.isolation, args.timeout, args.arm_mode, jobs=args.jobs)
+    if args.redact:
+        report = _redact.redact_report(report, key=redaction_key)
     text = _report.dumps(report, fmt)
     failures = _write_files(args, report, text, fmt)
     if not args.quiet:   # even when a file failed: the probing work must not be lost
@@ -99,10 +121,10 @@ def main(args):
 
 def _write_files(args, report, text, fmt):
     """Write the report file and the JUnit file; the OutputErrors of those that failed."""
-    from probe import _output, _report
+    from probe import _output
     failures = []
     if args.output != "-":
-        path = args.output or _report.default_path(report, fmt)
+        path = args.output or _default_path(report, fmt, args.only)
         try:
             _output.write_file(path, text)
             sys.stderr.write("memprobe: report written to %s\n" % _output.display(path))

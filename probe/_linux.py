@@ -96,16 +96,28 @@ def maps_snapshot():
 _PROCMAP_QUERY_SIZE = 104
 _PROCMAP_QUERY = (3 << 30) | (_PROCMAP_QUERY_SIZE << 16) | (ord("f") << 8) | 17
 _procmap_query_works = None
+# (pid, fd) of this process's /proc/self/maps for PROCMAP_QUERY: opened once and kept, so
+# a probe reads its mappings back without needing a free descriptor at each step. The pid
+# tells a forked child that a descriptor it inherited describes its parent.
+_maps_fd = (None, None)
 
 
-def _query_perms(addr):
+def _own_maps_fd():
+    """A descriptor on this process's /proc/self/maps; OSError where it cannot be opened."""
+    global _maps_fd
+    pid = os.getpid()
+    if _maps_fd[0] != pid:
+        _maps_fd = (pid, os.open("/proc/self/maps", os.O_RDONLY | os.O_CLOEXEC))
+    return _maps_fd[1]
+
+
+def _query_perms(fd, addr):
     """'rwxp'-style perms via PROCMAP_QUERY, or None when the kernel has no such ioctl."""
     global _procmap_query_works
     if _procmap_query_works is False:
         return None
     buf = bytearray(_PROCMAP_QUERY_SIZE)
     struct.pack_into("=QQQ", buf, 0, _PROCMAP_QUERY_SIZE, 0, addr)
-    fd = os.open("/proc/self/maps", os.O_RDONLY)
     try:
         fcntl.ioctl(fd, _PROCMAP_QUERY, buf)
     except OSError as exc:
@@ -114,8 +126,6 @@ def _query_perms(addr):
             return ""
         _procmap_query_works = False         # ENOTTY/EINVAL: older kernel
         return None
-    finally:
-        os.close(fd)
     _procmap_query_works = True
     flags = struct.unpack_from("=Q", buf, 40)[0]
     return "%s%s%s%s" % ("r" if flags & 1 else "-", "w" if flags & 2 else "-",
@@ -123,18 +133,20 @@ def _query_perms(addr):
 
 
 def mapping_perms(addr):
+    """Permissions of the mapping holding addr ('r-xp'), None where no mapping holds it.
+
+    Raises OSError where the maps cannot be read (no /proc, no descriptor left): the
+    caller records the read-back as unavailable."""
     # Always our own mappings: this is the running process, never a fixture tree.
-    perms = _query_perms(addr)
+    perms = _query_perms(_own_maps_fd(), addr)
     if perms is not None:
         return perms or None
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                start, end, perms, _ = parse_maps_line(line)
-                if start <= addr < end:
-                    return perms
-    except OSError:
-        return None
+    # Opened afresh for each look: qemu-user renders its emulated maps file at open time.
+    with open("/proc/self/maps") as f:
+        for line in f:
+            start, end, perms, _ = parse_maps_line(line)
+            if start <= addr < end:
+                return perms
     return None
 
 

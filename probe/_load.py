@@ -21,9 +21,12 @@ YAML rules, beyond yaml's safe loader:
 import json
 import math
 import os
+import re
+import stat
 import sys
 
 from probe._errors import InputError, ReportError
+from probe._locate import Locator, format_problem  # noqa: F401 - part of this module's API
 
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
@@ -104,8 +107,12 @@ def display_name(path):
 
 # --------------------------------------------------------------------------- reading
 
-def read_bytes(path, max_bytes=None):
-    """The bytes of a file (or stdin for '-'), refusing anything over max_bytes."""
+def read_bytes(path, max_bytes=None, regular_only=False):
+    """The bytes of a file (or stdin for '-'), refusing anything over max_bytes.
+
+    regular_only: refuse anything but a regular file (a FIFO would block, a device
+    could be endless) without reading from it; see open_regular().
+    """
     limit = max_bytes_default() if max_bytes is None else max_bytes
     name = display_name(path)
     try:
@@ -115,7 +122,7 @@ def read_bytes(path, max_bytes=None):
                 raise InputError("<stdin>: cannot read: standard input is closed")
             data = _read_at_most(sys.stdin.buffer, limit)
         else:
-            with open(path, "rb") as stream:
+            with (open_regular(path, name) if regular_only else open(path, "rb")) as stream:
                 try:
                     size = os.fstat(stream.fileno()).st_size
                 except OSError:
@@ -132,6 +139,36 @@ def read_bytes(path, max_bytes=None):
         raise ReportError("%s: more than %d bytes, above the limit for a report "
                           "(set MEMPROBE_MAX_REPORT_BYTES to raise it)" % (name, limit))
     return data
+
+
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
+
+
+def file_kind(mode):
+    """'a FIFO', 'a character device', ... for a st_mode that is not a regular file, else None."""
+    for test, words in _FILE_KINDS:
+        if test(mode):
+            return words
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+def open_regular(path, name):
+    """A binary stream on a regular file, or InputError naming what the path is instead.
+
+    The caller has usually checked with stat() already; a file swapped for a FIFO or a
+    device in between is opened non-blocking (so the open cannot hang) and refused
+    after fstat(), before any read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        kind = file_kind(os.fstat(fd).st_mode)
+        if kind:
+            raise InputError("%s: %s, not a regular file; not read" % (name, kind))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 # --------------------------------------------------------------------------- parsing
@@ -179,7 +216,31 @@ def _parse_json(data, name):
     except ValueError as exc:
         raise ReportError("%s: invalid JSON: %s" % (name, clean(exc))) from None
     _check_depth(doc, name)
+    if _SURROGATE_ESCAPE.search(data):
+        _refuse_lone_surrogates(doc, name)
     return doc
+
+
+# A JSON \\uXXXX escape of a UTF-16 surrogate: the only way a lone surrogate, which no
+# UTF-8 output can carry, gets into a parsed document (YAML's parser refuses them).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _refuse_lone_surrogates(doc, name):
+    stack = [doc]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ReportError("%s: a string holds a lone UTF-16 surrogate (%s), which is not text"
+                                  % (name, clean(value, 60))) from None
 
 
 def _json_int(digits):
@@ -360,8 +421,6 @@ def _needs_exact_screen(data, EventParser=None, name=None):
     longest = max(map(len, data.split(b"\n")))
     if 2 * (longest + 1) + flow + 2 > _SCREEN_DEPTH:
         if _INDENT is None:
-            import re
-
             _INDENT = re.compile(rb"(?m)^ *")
         indent = max(map(len, _INDENT.findall(data)))
         compact = sum(data.count(c) for c in _COMPACT)
@@ -662,82 +721,6 @@ def report_problems(doc, full=True):
     return light_problems(doc)
 
 
-class Locator:
-    """Maps a problem's path ('$.a.b[2].c: ...') to 'LINE:COL' in the YAML text.
-
-    Only used on the error path, so it can afford to compose the document again;
-    it does so once, on first use.
-    """
-
-    def __init__(self, data):
-        self.data = data
-        self._node = False
-
-    def _root(self):
-        if self._node is False:
-            self._node = None
-            data = self.data
-            if data is not None and not data[:64].lstrip().startswith(b"{"):
-                NodeParser, _, _ = _yaml_classes()
-                try:
-                    if not _needs_exact_screen(data, _yaml_classes()[1], "locate"):
-                        parser = NodeParser(data)
-                        try:
-                            self._node = parser.get_single_node()
-                        finally:
-                            parser.dispose()
-                except Exception:  # noqa: BLE001 - locating is a nicety, never an error
-                    self._node = None
-        return self._node
-
-    def __call__(self, problem):
-        path = _problem_path(problem)
-        node = self._root() if path else None
-        if node is None:
-            return None
-        from yaml.nodes import MappingNode, SequenceNode
-
-        mark = node.start_mark
-        for part in path:
-            nxt = None
-            if isinstance(node, MappingNode) and isinstance(part, str):
-                for key_node, value_node in node.value:
-                    if getattr(key_node, "value", None) == part:
-                        mark, nxt = key_node.start_mark, value_node
-                        break
-            elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-                nxt = node.value[part]
-                mark = nxt.start_mark
-            if nxt is None:
-                break
-            node = nxt
-        return "%d:%d" % (mark.line + 1, mark.column + 1)
-
-
-def _problem_path(problem):
-    """Parse the leading path of a problem: 'a.b[1].c: msg', '$.a.b: msg' or '/a/b: msg'."""
-    head, sep, _ = problem.partition(": ")
-    if not sep or " " in head:
-        return None
-    if head.startswith("$"):
-        head = head[1:].lstrip(".")
-    if head.startswith("/"):
-        parts = [p for p in head.split("/") if p]
-        return [int(p) if p.isdigit() else p for p in parts]
-    parts = []
-    for chunk in head.split("."):
-        while "[" in chunk and chunk.endswith("]"):
-            base, _, rest = chunk.partition("[")
-            if base:
-                parts.append(base)
-            for index in rest[:-1].split("]["):
-                parts.append(int(index) if index.isdigit() else index)
-            chunk = ""
-        if chunk:
-            parts.append(chunk)
-    return parts or None
-
-
 def load_report(path, full=True, max_bytes=None):
     """Read, parse and validate one report; raise ReportError naming the first problem."""
     data = read_bytes(path, max_bytes)
@@ -748,11 +731,3 @@ def load_report(path, full=True, max_bytes=None):
     if problems:
         raise ReportError(format_problem(name, data, problems[0], len(problems) - 1))
     return doc
-
-
-def format_problem(name, data, problem, more=0, locator=None):
-    where = (locator or Locator(data))(problem)
-    line = "%s:%s: %s" % (name, where, problem) if where else "%s: %s" % (name, problem)
-    if more:
-        line += " (and %d more problem%s; run memprobe validate)" % (more, "s" if more > 1 else "")
-    return line

@@ -38,8 +38,8 @@ def choose_format(path, requested, by_extension=None, default="yaml", option="--
     if path not in (None, "-"):
         implied = by_extension.get(os.path.splitext(path)[1].lower())
     if requested and implied and requested != implied:
-        raise UsageError("%s %s implies --format %s, but --format %s was given"
-                         % (option, _name(path), implied, requested))
+        raise UsageError("--format %s contradicts %s %s, whose extension means %s"
+                         % (requested, option, _name(path), implied))
     return requested or implied or default
 
 

@@ -9,33 +9,9 @@ import sys
 
 from probe import __version__, _libc
 from probe._platform import OS_NAME, impl
+from probe._summary import CAPABILITIES, summarise  # noqa: F401 - re-exported
 
 SCHEMA_VERSION = 1
-
-# capability -> (probe ids, kind, what it means in words)
-CAPABILITIES = [
-    ("nx", ("exec_rw",), "nx", "NX", "code in plain RW memory"),
-    ("heap_nx", ("exec_heap",), "nx", "heap NX", "code in malloc'd memory"),
-    ("stack_nx", ("exec_stack",), "nx", "stack NX", "code on the stack"),
-    ("wx_flip", ("flip_rw_rx",), "works", "W->X flip (mmap RW, write, mprotect RX)", None),
-    ("rwx_mapping", ("map_rwx",), "works", "RWX mapping (mmap RWX)", None),
-    ("rwx_flip", ("flip_rw_rwx",), "works", "RW->RWX mprotect", None),
-    ("rx_mapping", ("map_rx",), "works", "anonymous RX mapping", None),
-    ("dual_mapping", ("dual_map_memfd", "dual_map_shm", "dual_map_file"), "any",
-     "double mapping (RW view + RX view)", None),
-    ("code_repatching", ("repatch_rx",), "works", "re-patching live code (RX->RW->RX)", None),
-    ("rwx_patching", ("patch_rwx",), "works", "patching live code while executable (RX->RWX)", None),
-    ("file_text_patching", ("patch_file_text",), "works",
-     "patching file-backed code (a debugger's breakpoint)", None),
-    ("heap_flip", ("flip_heap",), "works", "making heap memory executable (mprotect RWX)", None),
-    ("stack_flip", ("flip_stack",), "works", "making stack memory executable (mprotect RWX)", None),
-    ("read_implies_exec", ("read_implies_exec",), "works",
-     "READ_IMPLIES_EXEC personality (RW memory runs)", None),
-]
-
-_WORKS = {"allowed": "works", "denied": "blocked", "crashed": "blocked", "killed": "blocked",
-          "wrong_result": "broken"}
-
 
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -70,59 +46,6 @@ def process_section(isolation, timeout):
     return info
 
 
-def _why(verdict):
-    if verdict["outcome"] == "denied":
-        if verdict.get("exec_dropped"):
-            return "PROT_EXEC silently dropped at %s" % verdict["step"]
-        return "%s refused with %s" % (verdict["step"], verdict["errno_name"])
-    if verdict["outcome"] in ("crashed", "killed"):
-        return "%s at step %s" % (verdict["signal"], verdict["step"])
-    if verdict["outcome"] == "wrong_result":
-        return "returned %r instead of %r" % (verdict["value"], verdict["expected"])
-    return "%s: %s" % (verdict["outcome"], verdict.get("detail") or "no detail")
-
-
-def _nx_line(name, what, verdict):
-    outcome = verdict["outcome"] if verdict else "missing"
-    if outcome in ("crashed", "killed"):
-        return "enforced", "%s enforced: %s crashes (%s)" % (name, what, verdict["signal"])
-    if outcome == "allowed":
-        return "not_enforced", "%s not enforced: %s runs" % (name, what)
-    if outcome == "denied":
-        return "enforced", "%s enforced: %s is refused before it runs (%s)" % (name, what, _why(verdict))
-    return "unknown", "%s unknown: %s" % (name, "not probed" if verdict is None else _why(verdict))
-
-
-def summarise(probes):
-    summary = {}
-    for cap, ids, kind, name, what in CAPABILITIES:
-        verdicts = [(i, probes[i]) for i in ids if i in probes]
-        if not verdicts:
-            continue
-        if kind == "nx":
-            state, text = _nx_line(name, what, verdicts[0][1])
-        elif kind == "any":
-            works = [i for i, v in verdicts if v["outcome"] == "allowed"]
-            states = [_WORKS.get(v["outcome"], "unknown") for _, v in verdicts]
-            if works:
-                state = "works"
-                text = "%s works via %s" % (name, ", ".join(i.replace("dual_map_", "") for i in works))
-                others = [(i, v) for i, v in verdicts if i not in works]
-                if others:
-                    text += "; not via %s" % "; ".join("%s (%s)" % (i.replace("dual_map_", ""), _why(v))
-                                                       for i, v in others)
-            else:
-                state = "blocked" if "blocked" in states else ("broken" if "broken" in states else "unknown")
-                text = "%s %s: %s" % (name, state, "; ".join(
-                    "%s: %s" % (i.replace("dual_map_", ""), _why(v)) for i, v in verdicts))
-        else:
-            verdict = verdicts[0][1]
-            state = _WORKS.get(verdict["outcome"], "unknown")
-            text = "%s works" % name if state == "works" else "%s %s: %s" % (name, state, _why(verdict))
-        summary[cap] = {"state": state, "text": text}
-    return summary
-
-
 def build_report(arch_name, probes, measurements, isolation, timeout, extra=None):
     """The report as an ordered dict; `extra` sections (policies, strategies...) slot in by name."""
     extra = extra or {}
@@ -135,7 +58,7 @@ def build_report(arch_name, probes, measurements, isolation, timeout, extra=None
         report["policies"] = extra["policies"]
     report["probes"] = probes
     report["measurements"] = measurements
-    report["summary"] = summarise(probes)
+    report["summary"] = summarise(probes, extra.get("policies"))
     for key in ("strategies", "recommendation"):
         if key in extra:
             report[key] = extra[key]

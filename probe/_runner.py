@@ -229,6 +229,8 @@ def classify(probe, raw, timeout):
             steps[-1]["perms"] = msg["perms"]
             if msg.get("x_missing") and dropped is None:
                 dropped = steps[-1]
+        elif "perms_unavailable" in msg and steps:
+            steps[-1]["perms_unavailable"] = msg["perms_unavailable"]
         else:
             final = msg
     last = steps[-1]["name"] if steps else None

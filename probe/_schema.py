@@ -56,6 +56,22 @@ _NAMES_OF = {dict: ("object",), list: ("array",), str: ("string",), bool: ("bool
              int: ("integer", "number"), float: ("number",), type(None): ("null",)}
 
 
+_COMPILED = {}
+
+
+def _search(pattern, value):
+    """JSON Schema's pattern test. In the ECMA-262 regexes a schema holds, a final '$'
+    matches only at the very end; Python's '$' also matches before a final newline
+    (so '^E[A-Z]+$' would take 'EACCES\\n'): it becomes '\\Z'."""
+    compiled = _COMPILED.get(pattern)
+    if compiled is None:
+        python = pattern
+        if python.endswith("$") and not python.endswith("\\$"):
+            python = python[:-1] + "\\Z"
+        compiled = _COMPILED[pattern] = re.compile(python)
+    return compiled.search(value) is not None
+
+
 def _type_ok(value, expected):
     names = _NAMES_OF.get(type(value))
     if names is None:
@@ -102,7 +118,7 @@ def _check(value, schema, root, path, problems, limit):
     if isinstance(value, str):
         if "minLength" in schema and len(value) < schema["minLength"]:
             problems.append("%s: must not be empty" % path)
-        if "pattern" in schema and not re.search(schema["pattern"], value):
+        if "pattern" in schema and not _search(schema["pattern"], value):
             problems.append("%s: %s does not match %s" % (path, _short(value), schema["pattern"]))
     if isinstance(value, dict):
         props = schema.get("properties", {})
@@ -119,7 +135,7 @@ def _check(value, schema, root, path, problems, limit):
             if key in props:
                 _check(item, props[key], root, sub, problems, limit)
                 continue
-            matched = [s for p, s in patterns.items() if re.search(p, key)]
+            matched = [s for p, s in patterns.items() if _search(p, key)]
             for s in matched:
                 _check(item, s, root, sub, problems, limit)
             if matched:

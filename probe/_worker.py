@@ -62,7 +62,7 @@ def child_main(task, fd, arch_name):
 
     try:
         _setup()
-        _run(task, arch_name, send)
+        _run(task, arch_name, send, fd)
     except BaseException as exc:  # noqa: BLE001 - everything must reach the parent as a line
         try:
             send({"error": "%s: %s" % (type(exc).__name__, exc)})
@@ -72,8 +72,8 @@ def child_main(task, fd, arch_name):
         os._exit(0)
 
 
-def _run(task, arch_name, send):
-    from probe import _arch, _libc, _probes
+def _run(task, arch_name, send, fd=None):
+    from probe import _arch, _probes
     from probe._platform import impl
 
     if os.environ.get(HANG_ENV) == task:
@@ -82,7 +82,7 @@ def _run(task, arch_name, send):
             signal.pause()
 
     arch = _arch.TABLE.get(arch_name) if arch_name else None
-    ctx = _probes.Context(arch, impl, send)
+    ctx = _probes.Context(arch, impl, send, fd)
     try:
         if task == "measure:flip_cycle":
             send({"result": {"measurement": _probes.measure_flip_cycle(ctx)}})
@@ -92,20 +92,18 @@ def _run(task, arch_name, send):
         if probe.expected is None and ctx.dropped:
             raise _probes.ExecDropped(*ctx.dropped)   # nothing was called to prove X either way
         send({"result": {"value": value, "notes": ctx.notes}})
-    except _libc.SyscallError as exc:
+    except _probes.Refused as exc:
+        # The only way to `denied`: the operation under test refused. Any other OSError
+        # is memprobe's own failure and reaches the parent as an error.
         send({"denied": {"errno": exc.errno}})
+    except _probes.SetupFailed as exc:
+        send({"error": str(exc)})
     except _probes.ExecDropped as exc:
         send({"dropped": {"perms": exc.perms, "detail": str(exc)}})
     except _probes.WrongValue as exc:
         send({"result": {"value": exc.value, "notes": ctx.notes}})
     except NotImplementedError as exc:
         send({"skipped": str(exc) or "not available here"})
-    except OSError as exc:
-        # An OS call outside ctypes (memfd_create, shm_open, ftruncate) refused.
-        if exc.errno:
-            send({"denied": {"errno": exc.errno}})
-        else:
-            raise
 
 
 if __name__ == "__main__":  # pragma: no cover - the CLI is the entry point

@@ -21,6 +21,7 @@ COMMANDS = {
     "matrix": ("probe._collect.matrix", "tabulate many reports: hosts x capabilities"),
     "check": ("probe._collect.check", "check a report against expectations (CI gate)"),
     "validate": ("probe._collect.validate", "check reports against the report schema"),
+    "redact": ("probe._cmd_redact", "a copy of a report without host name, user names and private paths"),
     "capture-fixture": ("probe._policy.capture", "copy this host's policy sources into a fixture tree"),
     # Internal: the parent re-runs the CLI as an isolated worker (--isolation spawn).
     "_worker": ("probe._worker", argparse.SUPPRESS),

@@ -1,7 +1,8 @@
 """Apply real kernel confinement to this process, then exec a command under it.
 
-    python tests/_confine.py [--mdwe] [--seccomp errno|kill] [--noexec-shm]
-                             [--no-new-privs] [--uid UID] -- COMMAND...
+    python tests/_confine.py [--mdwe] [--seccomp errno|kill|wx] [--noexec-shm] [--no-proc]
+                             [--syscall-errno NAME=ERRNO] [--no-new-privs] [--uid UID]
+                             -- COMMAND...
 
 Each option uses the kernel's own mechanism (prctl, a libseccomp filter, a private mount
 namespace, setuid): nothing is mocked. Exit status 77 with a one-line reason on stderr
@@ -64,8 +65,7 @@ def set_no_new_privs():
         raise OSError(err, "PR_SET_NO_NEW_PRIVS: %s" % os.strerror(err))
 
 
-def mdwe_filter(action):
-    """systemd's MemoryDenyWriteExecute= seccomp rules, with `action` for each match."""
+def _libseccomp():
     name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
     try:
         seccomp = ctypes.CDLL(name, use_errno=True)
@@ -78,11 +78,23 @@ def mdwe_filter(action):
                                                ctypes.c_uint, ctypes.POINTER(ScmpArgCmp)]
     seccomp.seccomp_load.argtypes = [ctypes.c_void_p]
     seccomp.seccomp_release.argtypes = [ctypes.c_void_p]
+    return seccomp
+
+
+# systemd's MemoryDenyWriteExecute= rules: W|X mappings and any mprotect adding X.
+MDWE_RULES = [("mmap", 2, PROT_WRITE | PROT_EXEC), ("mmap2", 2, PROT_WRITE | PROT_EXEC),
+              ("mprotect", 2, PROT_EXEC), ("pkey_mprotect", 2, PROT_EXEC), ("shmat", 2, SHM_EXEC)]
+# FreeBSD's kern.elf64.allow_wx=0 rule (with EACCES): only W and X at the same time.
+WX_RULES = [("mmap", 2, PROT_WRITE | PROT_EXEC), ("mmap2", 2, PROT_WRITE | PROT_EXEC),
+            ("mprotect", 2, PROT_WRITE | PROT_EXEC), ("pkey_mprotect", 2, PROT_WRITE | PROT_EXEC)]
+
+
+def mdwe_filter(action, rules=MDWE_RULES):
+    """A seccomp filter applying `action` to each (syscall, arg, mask) of `rules`."""
+    seccomp = _libseccomp()
     ctx = seccomp.seccomp_init(SCMP_ACT_ALLOW)
     if not ctx:
         unavailable("seccomp_init failed: the kernel has no seccomp filter support")
-    rules = [("mmap", 2, PROT_WRITE | PROT_EXEC), ("mmap2", 2, PROT_WRITE | PROT_EXEC),
-             ("mprotect", 2, PROT_EXEC), ("pkey_mprotect", 2, PROT_EXEC), ("shmat", 2, SHM_EXEC)]
     for syscall, arg, mask in rules:
         nr = seccomp.seccomp_syscall_resolve_name(syscall.encode())
         if nr < 0:  # e.g. mmap2 does not exist on x86_64
@@ -91,6 +103,10 @@ def mdwe_filter(action):
         rc = seccomp.seccomp_rule_add_array(ctx, action, nr, 1, ctypes.byref(cmp))
         if rc < 0:
             raise OSError(-rc, "seccomp_rule_add %s: %s" % (syscall, os.strerror(-rc)))
+    _load(seccomp, ctx)
+
+
+def _load(seccomp, ctx):
     rc = seccomp.seccomp_load(ctx)
     if rc < 0:
         if -rc == errno.EINVAL:
@@ -99,8 +115,24 @@ def mdwe_filter(action):
     seccomp.seccomp_release(ctx)
 
 
-def noexec_shm():
-    """A private mount namespace where /dev/shm is remounted noexec; the host is untouched."""
+def syscall_errno_filter(spec):
+    """A filter making one system call fail with one errno (`memfd_create=ENOSYS`): what a
+    container runtime's filter does to a call it does not know."""
+    syscall, _, errno_name = spec.partition("=")
+    seccomp = _libseccomp()
+    ctx = seccomp.seccomp_init(SCMP_ACT_ALLOW)
+    if not ctx:
+        unavailable("seccomp_init failed: the kernel has no seccomp filter support")
+    nr = seccomp.seccomp_syscall_resolve_name(syscall.encode())
+    if nr < 0:
+        unavailable("this architecture has no %s system call" % syscall)
+    rc = seccomp.seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(getattr(errno, errno_name)), nr, 0, None)
+    if rc < 0:
+        raise OSError(-rc, "seccomp_rule_add %s: %s" % (syscall, os.strerror(-rc)))
+    _load(seccomp, ctx)
+
+
+def private_mounts():
     libc.unshare.argtypes = [ctypes.c_int]
     if libc.unshare(CLONE_NEWNS) != 0:
         err = ctypes.get_errno()
@@ -108,14 +140,27 @@ def noexec_shm():
             unavailable("cannot create a mount namespace: %s" % os.strerror(err))
         raise OSError(err, "unshare(CLONE_NEWNS): %s" % os.strerror(err))
     subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+
+
+def noexec_shm():
+    """A private mount namespace where /dev/shm is remounted noexec; the host is untouched."""
+    private_mounts()
     subprocess.run(["mount", "-o", "remount,noexec", "/dev/shm"], check=True)
+
+
+def no_proc():
+    """A private mount namespace where an empty tmpfs hides /proc; the host is untouched."""
+    private_mounts()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "memprobe-no-proc", "/proc"], check=True)
 
 
 def main(argv):
     parser = argparse.ArgumentParser()
     parser.add_argument("--mdwe", action="store_true")
-    parser.add_argument("--seccomp", choices=("errno", "kill"))
+    parser.add_argument("--seccomp", choices=("errno", "kill", "wx"))
     parser.add_argument("--noexec-shm", action="store_true")
+    parser.add_argument("--no-proc", action="store_true")
+    parser.add_argument("--syscall-errno", metavar="NAME=ERRNO")
     parser.add_argument("--no-new-privs", action="store_true")
     parser.add_argument("--uid", type=int)
     parser.add_argument("command", nargs=argparse.REMAINDER)
@@ -125,16 +170,22 @@ def main(argv):
         parser.error("no command")
     if args.noexec_shm:
         noexec_shm()
+    if args.no_proc:
+        no_proc()
     if args.uid is not None:
         os.setgroups([])
         os.setgid(args.uid)
         os.setuid(args.uid)
-    if args.no_new_privs or args.seccomp:
+    if args.no_new_privs or args.seccomp or args.syscall_errno:
         set_no_new_privs()    # what systemd sets too; also lets a non-root uid load a filter
     if args.mdwe:
         set_mdwe()
-    if args.seccomp:
+    if args.seccomp == "wx":
+        mdwe_filter(SCMP_ACT_ERRNO(errno.EACCES), WX_RULES)
+    elif args.seccomp:
         mdwe_filter(SCMP_ACT_ERRNO(errno.EPERM) if args.seccomp == "errno" else SCMP_ACT_KILL_PROCESS)
+    if args.syscall_errno:
+        syscall_errno_filter(args.syscall_errno)
     os.execvp(command[0], command)
 
 

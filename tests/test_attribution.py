@@ -240,6 +240,51 @@ def test_timeouts_errors_and_wrong_results_are_not_refusals():
         assert word in evidence(r, "flip_rw_rx")
 
 
+def test_memfd_enosys_without_a_seccomp_filter_is_skipped():
+    # No filter attached: the kernel lacks memfd_create (before 3.17); nothing refused it.
+    r = report({"dual_map_memfd": "denied open ENOSYS", "dual_map_shm": "allowed"}, policies())
+    r["summary"] = {}
+    attribute(r)
+    v = r["probes"]["dual_map_memfd"]
+    assert v["outcome"] == "skipped" and "attribution" not in v
+    assert "not implemented by this kernel" in v["detail"] and "Seccomp: 0" in v["detail"]
+    assert r["strategies"]["dual_mapping"]["variants"] == {"memfd": "unknown", "shm": "works"}
+    assert r["summary"]["dual_mapping"]["state"] == "works"
+    assert "not via memfd (skipped: memfd_create is not implemented" in r["summary"]["dual_mapping"]["text"]
+
+
+@pytest.mark.parametrize("seccomp", [{"state": "filter", "mode": 2, "filters": 1}, None])
+def test_memfd_enosys_with_a_filter_or_no_detector_is_seccomp_likely(seccomp):
+    pol = policies(seccomp=seccomp) if seccomp else {}
+    r = report({"dual_map_memfd": "denied open ENOSYS"}, pol)
+    attribute(r)
+    assert r["probes"]["dual_map_memfd"]["outcome"] == "denied"
+    assert att(r, "dual_map_memfd") == [("seccomp", "likely")]
+    assert "open (memfd_create) failed with ENOSYS" in evidence(r, "dual_map_memfd")
+    assert r["strategies"]["dual_mapping"]["blocked_by"] == ["seccomp"]
+
+
+def test_an_outside_sigkill_blocks_nothing_unless_pax_kills():
+    probes = {"flip_rw_rx": "killed call SIGKILL", "exec_rw": "killed call SIGKILL",
+              "map_rwx": "allowed"}
+    r = report(probes, policies())
+    r["summary"] = {}
+    attribute(r)
+    assert r["probes"]["flip_rw_rx"]["outcome"] == "killed"
+    assert r["strategies"]["wx_flip"]["verdict"] == "unknown"
+    assert r["summary"]["wx_flip"]["state"] == "unknown"
+    assert r["summary"]["nx"]["state"] == "unknown"
+    assert "OOM killer" in r["summary"]["nx"]["text"]
+    assert "W^X flipping" not in r["recommendation"]
+    r = report(probes, policies(pax=PAX_ON))
+    r["summary"] = {}
+    attribute(r)
+    assert r["strategies"]["wx_flip"] == dict(r["strategies"]["wx_flip"], verdict="blocked",
+                                              blocked_by=["pax-pageexec"])
+    assert r["summary"]["wx_flip"]["state"] == "blocked"
+    assert r["summary"]["nx"]["state"] == "enforced"
+
+
 # --- strategies and recommendation ------------------------------------------------------------------
 
 def test_strategies_and_recommendation_prefer_the_simplest_working_strategy():

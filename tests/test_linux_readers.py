@@ -56,3 +56,19 @@ def test_a_native_interpreter_restarts_as_itself():
         pytest.skip("this interpreter was started through a loader or an emulator (tests/test_cross.py)")
     assert _linux.emulator() is None
     assert _linux.interpreter_command() == [sys.executable]
+
+
+@pytest.mark.parametrize("procmap_query", [None, False], ids=["ioctl-or-text", "text"])
+def test_mapping_read_back_follows_each_change(monkeypatch, procmap_query):
+    # PROCMAP_QUERY where the kernel has it, else the maps text; both must see each
+    # mprotect as it happens (the text is rendered afresh: qemu-user renders it at open).
+    from probe import _libc
+    monkeypatch.setattr(_linux, "_procmap_query_works", procmap_query)
+    addr = _libc.mmap_(_libc.PAGESIZE, _libc.RX, _libc.MAP_PRIVATE | _libc.MAP_ANONYMOUS)
+    try:
+        assert _linux.mapping_perms(addr) == "r-xp"
+        _libc.mprotect(addr, _libc.PAGESIZE, _libc.PROT_READ)
+        assert _linux.mapping_perms(addr) == "r--p"
+    finally:
+        _libc.munmap(addr, _libc.PAGESIZE)
+    assert _linux.mapping_perms(addr) is None

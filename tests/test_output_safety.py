@@ -223,7 +223,7 @@ def test_the_output_extension_chooses_the_format_and_a_contradiction_is_refused(
     memprobe("run", "--only", "map_rwx", "-q", "--output", str(tmp_path / "r.yml"), "--format", "yaml",
              check=True)
     proc = memprobe("run", "--only", "map_rwx", "--output", str(tmp_path / "x.json"), "--format", "yaml")
-    assert "implies --format json" in one_error_line(proc)
+    assert "contradicts --output" in one_error_line(proc)
     assert proc.stdout == b"" and not (tmp_path / "x.json").exists()
     memprobe("check", "--expect", base["expect"], "--run", "--save", str(tmp_path / "s.json"), check=True)
     assert json.loads((tmp_path / "s.json").read_text())["schema_version"] == 1
@@ -235,11 +235,11 @@ def test_matrix_and_diff_follow_the_output_extension_too(tmp_path, base):
     memprobe("matrix", base["report"], "--output", str(tmp_path / "m.csv"), check=True)
     assert (tmp_path / "m.csv").read_text().startswith("host,")
     proc = memprobe("matrix", base["report"], "--output", str(tmp_path / "x.html"), "--format", "csv")
-    assert "implies --format html" in one_error_line(proc)
+    assert "means html" in one_error_line(proc)
     memprobe("diff", base["report"], base["report"], "--output", str(tmp_path / "d.json"), check=True)
     assert json.loads((tmp_path / "d.json").read_text())["equal"] is True
     proc = memprobe("diff", base["report"], base["report"], "--output", str(tmp_path / "d.yaml"), "-f", "json")
-    assert "implies --format yaml" in one_error_line(proc)
+    assert "means yaml" in one_error_line(proc)
 
 
 def test_a_failed_report_file_still_prints_the_report(tmp_path):

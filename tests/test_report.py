@@ -103,7 +103,10 @@ def test_write_atomic_failure_keeps_the_old_file_and_no_temp(tmp_path):
     (lambda r: r.__setitem__("extra", 1), "unexpected key 'extra'"),
     (lambda r: r["summary"]["rx_mapping"].__setitem__("text", ""), "must not be empty"),
     (lambda r: r.__setitem__("generated_at", "yesterday"), "does not match"),
-    (lambda r: r["process"].__setitem__("uid", True), "expected integer, got bool"),
+    (lambda r: r["host"].__setitem__("page_size", True), "expected integer, got bool"),
+    # null stands for "not root" in a redacted report; a bool is still no uid
+    (lambda r: r["process"].__setitem__("uid", True), "expected integer or null, got bool"),
+    (lambda r: r.__setitem__("redacted", {"hostname_key": "guess", "changed": []}), "is not one of"),
 ])
 def test_validator_names_the_problem(mutate, message):
     r = _report_dict()

@@ -1,11 +1,16 @@
 """JUnit XML for `memprobe run --junit` (one test case per probe) and `memprobe check
 --junit` (one per expectation), in the common Ant/Surefire dialect that CI systems read.
 
-Every string may come from an untrusted report, so it is stripped of characters
-XML 1.0 cannot carry; ElementTree escapes the rest.
+Every string may come from an untrusted report or expectations file: it passes
+through the collector's one escaping function (probe._load.clean: control, bidi
+and line-separator characters become visible escapes, so a value cannot forge a
+line in a CI log), then xml_text() as a last guard for what XML 1.0 cannot
+carry; ElementTree escapes the rest.
 """
 
 import re
+
+from probe._load import clean
 
 # Characters XML 1.0 forbids even as references.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -19,11 +24,20 @@ def xml_text(value, limit=2000):
     return text
 
 
+def _field(value, limit=2000):
+    """One escaped line of XML text. A list or tuple is several lines, each escaped: the
+    line breaks between them are memprobe's own, never a file's."""
+    if isinstance(value, (list, tuple)):
+        return xml_text("\n".join(clean("" if line is None else line, limit) for line in value), 0)
+    return xml_text(clean("" if value is None else value, limit), 0)
+
+
 def render(suite_name, cases, properties=None):
     """XML text for one test suite.
 
     cases: dicts with classname, name, status ('passed', 'failure', 'error' or
-    'skipped'), message (one line) and optional output and time (seconds).
+    'skipped'), message (one line) and optional output (a string, or a list of
+    lines) and time (seconds).
     """
     import xml.etree.ElementTree as ET
 
@@ -33,29 +47,29 @@ def render(suite_name, cases, properties=None):
             counts[case["status"]] += 1
     total_time = sum(float(c.get("time") or 0) for c in cases)
     root = ET.Element("testsuites", {
-        "name": xml_text(suite_name), "tests": str(len(cases)), "failures": str(counts["failure"]),
+        "name": _field(suite_name), "tests": str(len(cases)), "failures": str(counts["failure"]),
         "errors": str(counts["error"]), "skipped": str(counts["skipped"]), "time": "%.3f" % total_time})
     suite = ET.SubElement(root, "testsuite", {
-        "name": xml_text(suite_name), "tests": str(len(cases)), "failures": str(counts["failure"]),
+        "name": _field(suite_name), "tests": str(len(cases)), "failures": str(counts["failure"]),
         "errors": str(counts["error"]), "skipped": str(counts["skipped"]), "time": "%.3f" % total_time})
     if properties:
         props = ET.SubElement(suite, "properties")
         for key, value in properties.items():
-            ET.SubElement(props, "property", {"name": xml_text(key, 200), "value": xml_text(value, 500)})
+            ET.SubElement(props, "property", {"name": _field(key, 200), "value": _field(value, 500)})
     for case in cases:
         element = ET.SubElement(suite, "testcase", {
-            "classname": xml_text(case["classname"], 300), "name": xml_text(case["name"], 300),
+            "classname": _field(case["classname"], 300), "name": _field(case["name"], 300),
             "time": "%.3f" % float(case.get("time") or 0)})
         status = case["status"]
-        message = xml_text(case.get("message"), 500)
+        message = _field(case.get("message"), 500)
         if status in ("failure", "error"):
-            child = ET.SubElement(element, status, {"message": message, "type": xml_text(case.get("type") or status)})
-            child.text = xml_text(case.get("output") or message)
+            child = ET.SubElement(element, status, {"message": message, "type": _field(case.get("type") or status)})
+            child.text = _field(case.get("output")) if case.get("output") else message
         elif status == "skipped":
             ET.SubElement(element, "skipped", {"message": message})
         if case.get("output") and status == "passed":
             out = ET.SubElement(element, "system-out")
-            out.text = xml_text(case["output"])
+            out.text = _field(case["output"])
     body = ET.tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
 
@@ -85,7 +99,7 @@ def run_cases(report):
         status = {"error": "error", "timeout": "error", "skipped": "skipped"}.get(outcome, "passed")
         duration = result.get("duration_ms")
         cases.append({"classname": classname, "name": str(pid), "status": status, "message": message,
-                      "type": outcome, "output": "%s\n%s" % (message, result.get("detail") or ""),
+                      "type": outcome, "output": [message, result.get("detail") or ""],
                       "time": (duration / 1000.0) if isinstance(duration, (int, float)) else 0})
     return cases
 

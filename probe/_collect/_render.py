@@ -52,6 +52,25 @@ def capability_probes(cap):
     return _CAPABILITY_PROBES.get(cap, ())
 
 
+_CAPABILITY_NAMES = None
+
+
+def capability_names():
+    """The capabilities this memprobe knows: the engine's summary lines (the README lists the
+    same names under *The report*)."""
+    global _CAPABILITY_NAMES
+    if _CAPABILITY_NAMES is None:
+        names = set(CAPABILITY_ORDER)
+        try:
+            from probe._report import CAPABILITIES
+        except ImportError:
+            pass
+        else:
+            names.update(entry[0] for entry in CAPABILITIES)
+        _CAPABILITY_NAMES = frozenset(names)
+    return _CAPABILITY_NAMES
+
+
 def blocked_by(doc, cap):
     """Mechanisms the report names (confirmed or likely) for the probes behind a capability."""
     probes = doc.get("probes") or {}
@@ -188,8 +207,25 @@ def append_text(path, content):
         raise InputError("%s: cannot append: %s" % (clean(path), exc.strerror or exc)) from None
 
 
+def clean_tree(value):
+    """Plain data with every string, keys included, passed through clean() (no length limit).
+
+    JSON and YAML would carry a report's ESC, U+202E or U+2028 through, raw or as an
+    escape that the next program decodes and prints: machine output gets the same
+    visible escapes as the text output.
+    """
+    if isinstance(value, str):
+        return clean(value, 0)
+    if isinstance(value, dict):
+        return {clean(k, 0) if isinstance(k, str) else k: clean_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_tree(v) for v in value]
+    return value
+
+
 def dump_machine(data, fmt):
-    """YAML or JSON text of plain data (what diff and matrix print for machines)."""
+    """YAML or JSON text of plain data (what diff and matrix print for machines), escaped."""
+    data = clean_tree(data)
     if fmt == "json":
         import json
 

@@ -24,14 +24,16 @@ from probe import _output
 from probe._collect import _render
 from probe._collect._render import OUTCOMES, STATES, text
 from probe._errors import EXIT_DIFFERENT, EXIT_OK, EXIT_UNDECIDED, InputError, OutputError, UsageError
+from probe._load import type_word as _type
 
 PROBE_KEYS = ("outcome", "errno", "signal", "step", "denied_by", "confidence")
 CAPABILITY_KEYS = ("state",)
 CONFIDENCES = ("confirmed", "likely", "unknown")
 BLOCKING = ("denied", "crashed", "killed")
-_ERRNO = re.compile(r"^E[A-Z0-9]+$")
-_SIGNAL = re.compile(r"^SIG[A-Z0-9]+$")
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# Whole strings only (fullmatch): '$' alone would also take "EACCES\n".
+_ERRNO = re.compile(r"E[A-Z0-9]+")
+_SIGNAL = re.compile(r"SIG[A-Z0-9]+")
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 HOLDS, FAILS, UNDECIDED = "holds", "fails", "undecided"
 
@@ -74,14 +76,15 @@ class Expectation:
         self.confidence = ("confirmed", "likely")
 
     def describe(self):
+        """'key: what must hold', escaped: every word here comes from the expectations file."""
         parts = []
         if self.values:
             parts.append("|".join(self.values))
         for label, values in (("errno", self.errno), ("signal", self.signal), ("step", self.step),
                               ("denied_by", self.denied_by)):
             if values:
-                parts.append("%s %s" % (label, "|".join(str(v) for v in values)))
-        return "%s: %s" % (self.key, ", ".join(parts))
+                parts.append("%s %s" % (label, "|".join(text(v, 60) for v in values)))
+        return "%s: %s" % (text(self.key, 60), text(", ".join(parts), 0))
 
 
 # --------------------------------------------------------------------------- the file
@@ -136,12 +139,12 @@ def parse_expectations(doc):
             if value != 1:
                 problems.append("schema_version: this memprobe reads expectations version 1")
         else:
-            expectations.append(_parse_one(key, value, key, None, problems))
+            expectations.append(_parse_one(key, value, text(key, 60), None, problems))
     return [e for e in expectations if e is not None], problems
 
 
 def _parse_one(key, spec, path, kind, problems):
-    if not _NAME.match(key):
+    if not _NAME.fullmatch(key):
         problems.append("%s: %r is not a probe id or capability name" % (path, text(key, 60)))
         return None
     exp = Expectation(key, path, kind)
@@ -251,7 +254,7 @@ def _list_of(spec, field, path, problems, pattern, what):
         if not isinstance(item, str) or not item.strip():
             problems.append("%s.%s: expected %s, got %s" % (path, field, what, _type(item)))
             return None
-        if pattern is not None and not pattern.match(item):
+        if pattern is not None and not pattern.fullmatch(item):
             problems.append("%s.%s: %r is not %s" % (path, field, text(item, 40), what))
             return None
         out.append(item)
@@ -264,12 +267,6 @@ def _list_of(spec, field, path, problems, pattern, what):
 def _mechanism(name):
     """pax_mprotect, 'PaX MPROTECT' and pax-mprotect are one name."""
     return re.sub(r"[\s_]+", "-", str(name).strip().lower())
-
-
-def _type(value):
-    from probe._load import type_word
-
-    return type_word(value)
 
 
 # --------------------------------------------------------------------------- names
@@ -307,7 +304,8 @@ def resolve(expectations, report=None):
         if exp.kind is None or exp.key not in known:
             what = exp.kind or "probe or capability"
             choices = sorted(known if exp.kind else probes | capabilities)
-            problem = "%s: unknown %s %r (known: %s)" % (exp.path, what, text(exp.key, 60), ", ".join(choices))
+            problem = "%s: unknown %s %r (known: %s)" % (exp.path, what, text(exp.key, 60),
+                                                         ", ".join(text(c, 60) for c in choices))
             if isinstance(expectations, ExpectationFile):
                 raise expectations.error(problem)
             raise InputError(problem)
@@ -363,11 +361,11 @@ def _attributed(exp, result, found):
     for item in items:
         mech = _mechanism(item.get("mechanism", ""))
         confidence = item.get("confidence")
-        names.append("%s (%s)" % (mech, confidence) if confidence else mech)
+        names.append(text("%s (%s)" % (mech, confidence) if confidence else mech, 60))
         matches = any(mech == want or mech.startswith(want + "-") for want in exp.denied_by)
         if matches and (confidence in exp.confidence or confidence is None and "unknown" in exp.confidence):
             return HOLDS, found + "; by " + ", ".join(names)
-    found += "; by " + ", ".join(text(n, 60) for n in names)
+    found += "; by " + ", ".join(names)
     decided = [i for i in items if i.get("confidence") in ("confirmed", "likely")]
     return (FAILS if decided else UNDECIDED), found
 

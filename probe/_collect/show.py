@@ -38,6 +38,9 @@ def render(doc, palette=None, name=None):
     tool = doc.get("tool") if isinstance(doc.get("tool"), dict) else {}
     add("  generated %s by %s %s" % (text(doc.get("generated_at")) or "?", text(tool.get("name")) or "?",
                                      text(tool.get("version")) or "?"))
+    if doc.get("redacted"):
+        add("  redacted: the host name is a pseudonym; user names, home directories, private "
+            "mount points and non-root uids are removed")
 
     summary = doc.get("summary") or {}
     if summary:
@@ -120,14 +123,19 @@ def _host_line(host):
     return ", ".join(parts)
 
 
+def _uid(value):
+    # A redacted report keeps 0 and turns any other id into null.
+    return "non-root" if value is None else text(value)
+
+
 def _process_line(process):
     if not isinstance(process, dict):
         return "?"
     parts = []
     if "uid" in process:
-        uid = "uid %s" % text(process.get("uid"))
-        if process.get("euid") not in (None, process.get("uid")):
-            uid += " (euid %s)" % text(process.get("euid"))
+        uid = "uid %s" % _uid(process.get("uid"))
+        if process.get("euid") != process.get("uid") and "euid" in process:
+            uid += " (euid %s)" % _uid(process.get("euid"))
         parts.append(uid)
     if "seccomp_mode" in process:
         seccomp = "seccomp %s" % ("unknown" if process.get("seccomp_mode") is None
