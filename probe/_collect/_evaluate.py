@@ -70,7 +70,8 @@ def _group(group, report):
     for member in group.members:
         results = [(item,) + evaluate(item, report) for item in member]
         member_verdicts.append(_combine("all", [verdict for _, verdict, _ in results]))
-        found.extend("%s %s" % (_name(item), seen) for item, _, seen in results)
+        found.extend(("%s [%s]" if isinstance(item, Group) else "%s %s") % (_name(item), seen)
+                     for item, _, seen in results)
     return _combine(group.mode, member_verdicts), "; ".join(found)
 
 
