@@ -2,10 +2,14 @@
 machine (plain, under PR_SET_MDWE, under the seccomp filter returning EPERM and killing)."""
 
 import json
+import os
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from probe._collect import check
+from probe._errors import InputError
 
 from _collect_fixtures import cli, real, variant, write, write_bytes  # noqa: F401
 
@@ -165,3 +169,74 @@ def test_no_expectation_applies_is_undecided(real, tmp_path):
     assert status == 3
     assert "no expectation applies to this host" in out
     assert out.splitlines()[-1] == "0 expectations: 0 hold, 0 fail, 0 undecided"
+
+
+# --------------------------------------------------------------------------- random nesting
+
+_KEYS = st.sampled_from(["any", "all", "sections", "when", "strategies", "probes", "wx_flip", "dual_mapping",
+                         "map_rwx", "nx", "os", "arch", "verdict", "blocked_by", "Bad", ""])
+_LEAVES = st.one_of(st.sampled_from(["works", "blocked", "unknown", "allowed", "denied", "linux", "x86_64",
+                                     "mdwe", "enforced", "bad\x1b[0m"]), st.integers(-1, 70), st.none(),
+                    st.booleans())
+_DOCS = st.recursive(_LEAVES, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                      st.dictionaries(_KEYS, inner, max_size=3)),
+                     max_leaves=12)
+
+
+@settings(max_examples=int(os.environ.get("MEMPROBE_FUZZ_EXAMPLES", "80")), deadline=None,
+          derandomize=bool(os.environ.get("CI")), suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=st.dictionaries(_KEYS, _DOCS, min_size=1, max_size=4))
+def test_random_nesting_ends_in_one_line_problems_or_verdicts(real, doc):
+    report = real.doc("mdwe")
+    items, problems = check.parse_expectations(doc)
+    for problem in problems:
+        assert "\n" not in problem and "\x1b" not in problem
+    if problems or not items:
+        return
+    try:
+        check.resolve(items, report)
+    except InputError as exc:
+        assert "\n" not in str(exc)
+        return
+    for exp, verdict, found in check.check(items, report):
+        assert verdict in ("holds", "fails", "undecided") and "\x1b" not in found + exp.describe()
+
+
+_ENTRIES = st.one_of(
+    st.fixed_dictionaries({"strategies": st.dictionaries(
+        st.sampled_from(["wx_flip", "dual_mapping", "rwx_mapping", "code_repatching"]),
+        st.sampled_from(["works", "blocked", "unknown", ["works", "unknown"], {"blocked_by": "mdwe"}]),
+        min_size=1)}),
+    st.dictionaries(st.sampled_from(["nx", "wx_flip", "map_rwx", "flip_rw_rx"]),
+                    st.sampled_from(["enforced", "works", "blocked", "allowed", "denied"]), min_size=1)
+    .filter(lambda d: all((k in ("nx", "wx_flip")) == (v in ("enforced", "works", "blocked")) for k, v in d.items())))
+_GROUPS = st.recursive(_ENTRIES, lambda inner: st.builds(lambda mode, members: {mode: members},
+                                                          st.sampled_from(["any", "all"]),
+                                                          st.lists(inner, min_size=1, max_size=3)),
+                       max_leaves=8)
+_SECTIONS = st.lists(st.builds(lambda when, body: dict(body, when=when),
+                               st.sampled_from([{"os": "linux"}, {"os": "freebsd"}, {"arch": ["x86_64", "aarch64"]},
+                                                {"os": "linux", "pointer_bits": 32}]), _GROUPS),
+                     min_size=1, max_size=3)
+
+
+@settings(max_examples=int(os.environ.get("MEMPROBE_FUZZ_EXAMPLES", "80")), deadline=None,
+          derandomize=bool(os.environ.get("CI")), suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=_GROUPS, sections=st.one_of(st.none(), _SECTIONS))
+def test_well_formed_nesting_is_decided_like_its_members(real, body, sections):
+    report = real.doc("seccomp")
+    doc = dict(body, sections=sections) if sections else body
+    items, problems = check.parse_expectations(doc)
+    assert problems == [] and items
+    check.resolve(items, report)
+    for exp, verdict, _ in check.check(items, report):
+        if exp.kind == "group":
+            members = [[check.evaluate(item, report)[0] for item in member] for member in exp.members]
+            per_member = ["fails" if "fails" in m else "undecided" if "undecided" in m else "holds"
+                          for m in members]
+            if exp.mode == "any":
+                assert (verdict == "holds") == ("holds" in per_member)
+                assert (verdict == "fails") == all(m == "fails" for m in per_member)
+            else:
+                assert (verdict == "fails") == ("fails" in per_member)
+                assert (verdict == "holds") == all(m == "holds" for m in per_member)

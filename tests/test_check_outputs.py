@@ -39,6 +39,8 @@ def expect(tmp_path, text, name="expect.yaml"):
     ("when: {os: linux}\nnx: enforced\n", "expect.yaml:1:1: when: `when` belongs in an entry of the top-level"),
     ("sections:\n  - when: {os: linux, cpu: x86_64}\n    nx: enforced\n",
      "expect.yaml:2:23: sections[0].when.cpu: unknown host field; use os, arch, "),
+    ("sections:\n  - when: {arch: [x86_64, arm64]}\n    nx: enforced\n",
+     "expect.yaml:2:12: sections[0].when.arch: 'arm64' is not an architecture memprobe reports (x86_64, "),
     ("sections:\n  - when: {os: []}\n    nx: enforced\n", "expect.yaml:2:12: sections[0].when.os: empty list"),
     ("sections:\n  - when: {}\n    nx: enforced\n", "expect.yaml:2:5: sections[0].when: expected a mapping of host"),
     ("sections:\n  - when: {os: {a: 1}}\n    nx: enforced\n", "sections[0].when.os: expected a value such as"),

@@ -16,11 +16,11 @@ OUTCOME_OF_EXIT = {EXIT_OK: HOLDS, EXIT_DIFFERENT: FAILS}
 _MARKS = {HOLDS: ("good", "ok"), FAILS: ("bad", "FAIL"), UNDECIDED: ("odd", "UNDECIDED")}
 
 
-def outcome(status):
+def outcome(status: int) -> str:
     return OUTCOME_OF_EXIT.get(status, UNDECIDED)
 
 
-def counts_line(results):
+def counts_line(results: list) -> str:
     counts = _counts(results)
     return "%d expectation%s: %d hold, %d fail, %d undecided" % (
         len(results), "" if len(results) == 1 else "s", counts[HOLDS], counts[FAILS], counts[UNDECIDED])
@@ -33,7 +33,8 @@ def _counts(results):
     return counts
 
 
-def render(results, report, name, palette, quiet=False, sections=()):
+def render(results: list, report: dict, name: str, palette: object, quiet: bool = False,
+           sections: tuple = ()) -> str:
     """The terminal text: the host, one line per expectation, the counts."""
     p = palette
     out = []
@@ -59,7 +60,8 @@ def _marks(verdict):
     return _MARKS[verdict]
 
 
-def render_json(results, report, name, status, expectations, sections=()):
+def render_json(results: list, report: dict, name: str, status: int, expectations: list,
+                sections: tuple = ()) -> str:
     """The machine-readable result: outcome, exit code and one entry per expectation."""
     line_of = getattr(expectations, "line", None)
     doc = {
@@ -83,7 +85,7 @@ def render_json(results, report, name, status, expectations, sections=()):
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-def render_markdown(results, report, status):
+def render_markdown(results: list, report: dict, status: int) -> str:
     """A step summary: a heading with the outcome, a table of expectations, the counts."""
     from probe._collect._table import ICONS, _md_escape
 
@@ -101,17 +103,17 @@ def render_markdown(results, report, status):
 
 # --------------------------------------------------------------------------- GitHub annotations
 
-def escape_data(value):
+def escape_data(value: str) -> str:
     """A workflow command's message: %, CR and LF escaped (GitHub's rules)."""
     return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def escape_property(value):
+def escape_property(value: str) -> str:
     """A workflow command's property value: as a message, and also ':' and ','."""
     return escape_data(value).replace(":", "%3A").replace(",", "%2C")
 
 
-def annotations(results, expectations):
+def annotations(results: list, expectations: list) -> str:
     """`::error` for each failed expectation, `::warning` for each undecided one,
     pointing at the expectation's file and line."""
     name = getattr(expectations, "name", None)
@@ -135,7 +137,7 @@ def annotations(results, expectations):
     return "".join(out)
 
 
-def junit_cases(results, report):
+def junit_cases(results: list, report: dict) -> "list[dict]":
     from probe._collect._junit import classname_for
 
     classname = classname_for("memprobe.check", report)

@@ -15,7 +15,7 @@ from probe._errors import EXIT_DIFFERENT, EXIT_OK, EXIT_UNDECIDED
 HOLDS, FAILS, UNDECIDED = "holds", "fails", "undecided"
 
 
-def applicable(items, report):
+def applicable(items: list, report: dict) -> list:
     """The items that apply to this report: sections whose `when` matches are opened."""
     out = []
     for item in items:
@@ -27,17 +27,17 @@ def applicable(items, report):
     return out
 
 
-def sections(items, report):
+def sections(items: list, report: dict) -> "list[tuple[Section, bool]]":
     """[(section, applies)] in file order."""
     return [(item, item.applies(report)) for item in items if isinstance(item, Section)]
 
 
-def check(expectations, report):
+def check(expectations: list, report: dict) -> "list[tuple[object, str, str]]":
     """[(expectation, verdict, found)] in file order, for the items that apply."""
     return [(exp,) + evaluate(exp, report) for exp in applicable(expectations, report)]
 
 
-def exit_status(results):
+def exit_status(results: list) -> int:
     verdicts = {verdict for _, verdict, _ in results}
     if FAILS in verdicts:
         return EXIT_DIFFERENT
@@ -46,7 +46,7 @@ def exit_status(results):
     return EXIT_OK
 
 
-def evaluate(exp, report):
+def evaluate(exp: object, report: dict) -> "tuple[str, str]":
     """(verdict, what was found) for one item against a loaded report."""
     if isinstance(exp, Group):
         return _group(exp, report)

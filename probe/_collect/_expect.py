@@ -16,6 +16,8 @@ the others are left out of the result. Typos are refused wherever they are, also
 a section this host does not match, so a file is known good before the matrix runs.
 """
 
+from typing import Iterator
+
 from probe._collect._expect_entry import Expectation, parse_entry, parse_strategy
 from probe._collect._render import text
 from probe._errors import InputError
@@ -37,7 +39,7 @@ class Group:
         self.members = members
         self.path = path
 
-    def describe(self):
+    def describe(self) -> str:
         joiner = " | " if self.mode == "any" else " & "
         parts = []
         for member in self.members:
@@ -54,7 +56,7 @@ class Section:
         self.when = when      # {host field: accepted values (strings)}
         self.items = items
 
-    def applies(self, report):
+    def applies(self, report: dict) -> bool:
         """True when every `when` key matches the report's host field."""
         host = report.get("host") if isinstance(report, dict) else None
         host = host if isinstance(host, dict) else {}
@@ -64,12 +66,12 @@ class Section:
                 return False
         return True
 
-    def describe(self):
+    def describe(self) -> str:
         return "%s (when %s)" % (self.path, ", ".join(
             "%s %s" % (key, "|".join(text(v, 40) for v in values)) for key, values in self.when.items()))
 
 
-def host_value(host, key):
+def host_value(host: dict, key: str) -> object:
     """The report's value for a `when` key (None when the report lacks it)."""
     if key == "arch":
         return host.get("arch") or host.get("machine")
@@ -97,7 +99,7 @@ class ExpectationFile(list):
         return InputError(_load.format_problem(self.name, self.data, problem, more)
                           .replace("run memprobe validate", "fix them in turn"))
 
-    def line(self, path):
+    def line(self, path: str) -> "int | None":
         """The line number of an item's path in the file, or None (JSON, or not found)."""
         from probe._locate import Locator
 
@@ -107,7 +109,7 @@ class ExpectationFile(list):
         return int(where.split(":")[0]) if where else None
 
 
-def load_expectations(path):
+def load_expectations(path: str) -> ExpectationFile:
     """Parse and check an expectations file; InputError with FILE:LINE on the first problem."""
     from probe import _load
 
@@ -123,7 +125,7 @@ def load_expectations(path):
     return result
 
 
-def parse_expectations(doc):
+def parse_expectations(doc: object) -> "tuple[list, list[str]]":
     """(items, problems) from parsed plain data: expectations, groups and sections."""
     problems = []
     if not isinstance(doc, dict):
@@ -243,8 +245,26 @@ def _parse_when(spec, path, problems):
                 problems.append("%s: expected a value such as %s, got %s"
                                 % (field_path, _WHEN_EXAMPLES.get(key, "linux"), _type(value)))
                 return None
+        if key == "arch":
+            known = report_arches()
+            bad = [v for v in values if known and v not in known]
+            if bad:
+                problems.append("%s: %r is not an architecture memprobe reports (%s)"
+                                % (field_path, text(bad[0], 40), ", ".join(known)))
+                return None
         when[key] = tuple(str(v) for v in values)
     return when
+
+
+def report_arches() -> "tuple[str, ...]":
+    """The host.arch values of the report schema: a `when: {arch: arm64}` would never match."""
+    try:
+        from probe import _schema
+
+        enum = _schema.load_schema()["properties"]["host"]["properties"]["arch"]["enum"]
+    except (ImportError, OSError, KeyError, ValueError):  # no schema in this build: no check
+        return ()
+    return tuple(a for a in enum if isinstance(a, str))
 
 
 _WHEN_EXAMPLES = {"os": "linux or freebsd", "arch": "x86_64 or aarch64", "pointer_bits": "64",
@@ -253,7 +273,7 @@ _WHEN_EXAMPLES = {"os": "linux or freebsd", "arch": "x86_64 or aarch64", "pointe
 
 # --------------------------------------------------------------------------- names
 
-def leaves(items):
+def leaves(items: list) -> Iterator[Expectation]:
     """Every probe or capability Expectation, also inside groups and sections."""
     for item in items:
         if isinstance(item, Section):
@@ -265,7 +285,7 @@ def leaves(items):
             yield item
 
 
-def known_names():
+def known_names() -> "tuple[set[str], set[str]]":
     """(probe ids, capability names) this memprobe knows, for typo checks."""
     from probe._collect import _render
 
@@ -285,7 +305,7 @@ def known_names():
     return probes, capabilities
 
 
-def resolve(expectations, report=None):
+def resolve(expectations: list, report: "dict | None" = None) -> None:
     """Decide each flat key's kind and refuse names nobody knows (a typo must not
     pass as 'undecided'), in groups and sections too. Raises InputError."""
     probes, capabilities = known_names()

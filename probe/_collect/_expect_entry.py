@@ -27,7 +27,7 @@ _SIGNAL = re.compile(r"SIG[A-Z0-9]+")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
-def strategy_names():
+def strategy_names() -> "tuple[str, ...]":
     """The strategies a report's `strategies` section may hold, in the engine's order."""
     try:
         from probe._strategies import STRATEGIES
@@ -47,7 +47,7 @@ class Expectation:
         self.errno = self.signal = self.step = self.denied_by = None
         self.confidence = ("confirmed", "likely")
 
-    def describe(self):
+    def describe(self) -> str:
         """'key: what must hold', escaped: every word here comes from the expectations file."""
         parts = []
         if self.values:
@@ -60,7 +60,8 @@ class Expectation:
 
 
 
-def parse_entry(key, spec, path, kind, problems):
+def parse_entry(key: str, spec: object, path: str, kind: "str | None",
+                problems: "list[str]") -> "Expectation | None":
     """An Expectation for a probe or capability, or None with a problem appended."""
     if not _NAME.fullmatch(key):
         problems.append("%s: %r is not a probe id or capability name" % (path, text(key, 60)))
@@ -182,7 +183,7 @@ def _list_of(spec, field, path, problems, pattern, what):
     return tuple(out)
 
 
-def mechanism(name):
+def mechanism(name: object) -> str:
     """pax_mprotect, 'PaX MPROTECT' and pax-mprotect are one name."""
     return re.sub(r"[\s_]+", "-", str(name).strip().lower())
 
@@ -198,14 +199,15 @@ class StrategyExpectation:
         self.values = None        # accepted verdicts
         self.blocked_by = None    # mechanisms, one of which must be among the entry's blocked_by
 
-    def describe(self):
+    def describe(self) -> str:
         parts = ["|".join(self.values)] if self.values else []
         if self.blocked_by:
             parts.append("blocked_by %s" % "|".join(text(m, 60) for m in self.blocked_by))
         return "strategies.%s: %s" % (text(self.key, 60), text(", ".join(parts), 0))
 
 
-def parse_strategy(key, spec, path, problems):
+def parse_strategy(key: str, spec: object, path: str,
+                   problems: "list[str]") -> "StrategyExpectation | None":
     """A StrategyExpectation, or None with a problem appended."""
     names = strategy_names()
     if key not in names:

@@ -23,6 +23,7 @@ capability missing from the report, no attribution to match denied_by), or no
 expectation applies to the host; 1 usage or input error.
 """
 
+import argparse
 import os
 import sys
 
@@ -38,7 +39,7 @@ from probe._errors import InputError, UsageError
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from probe._cmd_run import add_probe_arguments
 
     parser.add_argument("--expect", "-e", required=True, metavar="EXPECT.yaml",
@@ -96,7 +97,7 @@ def _probe_this_host(args):
     return report
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
     _render.tolerant_stdout()
     from probe import _load
 
