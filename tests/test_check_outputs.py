@@ -195,3 +195,14 @@ def test_readme_check_example(real, tmp_path):
     freebsd = write(tmp_path, "freebsd.json", variant(real.doc("plain"), os_name="freebsd", arch="aarch64"))
     status, out, _ = cli("check", "-e", path, freebsd)
     assert status == 0 and "not applied: sections[0] (when os linux)" in out
+
+
+def test_readme_ci_example_any_holds_under_mdwe(real, tmp_path):
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    start = readme.index("# ci/expect-jit.yaml")
+    path = expect(tmp_path, readme[start:readme.index("```", start)])
+    for name in ("mdwe", "seccomp", "seccomp-kill"):
+        status, out, _ = cli("check", "-e", path, real.json(name))
+        lines = {line.split()[1]: line.split()[0] for line in out.splitlines()[1:-1]}
+        assert status == 2 and lines == {"any": "ok", "code_repatching:": "FAIL", "nx:": "ok"}, out
