@@ -12,7 +12,8 @@ UNMARKED_ENV = "MEMPROBE_UNMARKED_COPY_OF"
 FORCE_COPY_ENV = "MEMPROBE_TEST_FORCE_UNMARKED_COPY"
 
 
-def add_arguments(parser):
+def add_probe_arguments(parser):
+    """The options that say how the probes run; `check --run` takes them too."""
     # extend: `--only a --only b` runs both (a plain nargs="+" keeps only the last).
     parser.add_argument("--only", nargs="+", action="extend", metavar="ID",
                         help="run only these probes (see `memprobe list`); may be repeated")
@@ -22,6 +23,13 @@ def add_arguments(parser):
                         help="seconds before a probe is killed and counted as timeout (default 10)")
     parser.add_argument("--jobs", "-j", type=int, metavar="N",
                         help="probes run at once, each still in its own process (default: CPUs, at most 4)")
+    parser.add_argument("--pax-defaults", action="store_true",
+                        help="PaX hosts: run the probes from an unmarked copy of the interpreter, "
+                             "so results show the kernel's default flags, not the interpreter's exemptions")
+
+
+def add_arguments(parser):
+    add_probe_arguments(parser)
     parser.add_argument("--format", choices=("yaml", "json"),
                         help="report format (default: the --output file's extension, else yaml)")
     parser.add_argument("--output", "-o", metavar="PATH",
@@ -34,9 +42,6 @@ def add_arguments(parser):
     parser.add_argument("--redact", action="store_true",
                         help="pseudonymise the host name and drop user names, home directories, "
                              "private mount points and non-root uids from the report (see `memprobe redact`)")
-    parser.add_argument("--pax-defaults", action="store_true",
-                        help="PaX hosts: run the probes from an unmarked copy of the interpreter, "
-                             "so results show the kernel's default flags, not the interpreter's exemptions")
 
 
 def _positive(text):

@@ -191,7 +191,10 @@ def check(report: ReportLike, expectations: Mapping[str, Any] | str | os.PathLik
 
     report: a report dict (from run() or load()), a path or the report's text.
     expectations: a dict in the expectations-file format ({"wx_flip": "works",
-    "map_rwx": ["denied", "crashed"], ...}) or the path of such a file.
+    "map_rwx": ["denied", "crashed"], "strategies": {...}, "any": [...], "all": [...],
+    "sections": [{"when": {...}, ...}]}) or the path of such a file. Only the
+    expectations that apply to the report's host give lines; none applying is
+    undecided.
     Raises InputError for expectations that name unknown probes or capabilities or
     use unknown words (FILE:LINE for a file), ReportError for an invalid report.
     """

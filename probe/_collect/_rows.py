@@ -9,6 +9,22 @@ from probe._collect._render import clean
 from probe._errors import InputError
 
 _MAX_DROPPED_SHOWN = 5   # unknown capability names quoted per warning
+# A redacted report keeps uid 0 and writes null for any other uid: null there means "not root".
+NON_ROOT = "non-root"
+
+
+def user_of(doc):
+    """The report's effective uid; NON_ROOT for a redacted report's null."""
+    process = doc.get("process") or {}
+    euid = process.get("euid", process.get("uid"))
+    if euid is None and doc.get("redacted") is not None:
+        return NON_ROOT
+    return euid
+
+
+def user_tag(euid):
+    """The label tag that tells two runs of one host by different users apart."""
+    return NON_ROOT if euid == NON_ROOT else "uid %s" % clean(str(euid), 20)
 
 
 def read_row(path, regular_only=False):
@@ -29,7 +45,6 @@ def read_row(path, regular_only=False):
     except InputError as exc:
         return ("bad", path, str(exc))
     host = doc["host"]
-    process = doc.get("process") or {}
     cells = {}
     known = _render.capability_names()
     dropped = [cap for cap in doc["summary"] if cap not in known]
@@ -43,7 +58,7 @@ def read_row(path, regular_only=False):
         "file": path, "os": host.get("os"), "arch": host.get("arch") or host.get("machine"),
         "kernel_release": host.get("kernel_release"), "hostname": host.get("hostname"),
         "base": _render.host_label(doc, tags=[]), "tags": _render.context_tags(doc),
-        "euid": process.get("euid", process.get("uid")), "generated_at": doc.get("generated_at") or "",
+        "euid": user_of(doc), "generated_at": doc.get("generated_at") or "",
         "cells": cells,
         # unknown names, a few of them: what a warning needs, never a column
         "dropped": (len(dropped), tuple(clean(c, 40) for c in dropped[:_MAX_DROPPED_SHOWN])) if dropped else None,

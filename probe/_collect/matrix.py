@@ -3,10 +3,11 @@
 Rows are hosts labelled os/arch/kernel/host, with the confinement the probes
 ran under in brackets ([mdwe], [seccomp], an emulator), so one machine probed
 plain and confined gives distinct rows. Reports that still share a label:
-if they ran as different users, the uid joins the label; otherwise they are
-repeated runs of one host, and `--duplicates newest` (default) keeps the
-newest by generated_at (ties: the later file name), saying so on stderr, while
-`--duplicates all` keeps every one as 'label #2', 'label #3' (oldest first).
+if they ran as different users, the uid joins the label ("non-root" for the null
+uid of a redacted report); otherwise they are repeated runs of one host, and
+`--duplicates newest` (default) keeps the newest by generated_at (ties: the
+later file name), saying so on stderr, while `--duplicates all` keeps every one
+as 'label #2', 'label #3' (oldest first).
 
 Files are read in worker processes (one per CPU), each holding one document
 at a time and sending back only its row. A file that cannot be read, parsed
@@ -25,7 +26,7 @@ import sys
 import time
 
 from probe import _output
-from probe._collect import _render
+from probe._collect import _render, _rows
 from probe._collect._render import clean
 from probe._collect._rows import _compact, read_row  # noqa: F401 - read_row: also the API
 from probe._collect._table import (COLOURS, ICONS, iter_json, render_csv, render_html,  # noqa: F401
@@ -233,7 +234,7 @@ def build_matrix(rows, duplicates="newest"):
         if len(members) > 1 and len({str(m["euid"]) for m in members}) > 1:
             del groups[label]
             for member in members:
-                member["tags"] = member["tags"] + ["uid %s" % clean(str(member["euid"]), 20)]
+                member["tags"] = member["tags"] + [_rows.user_tag(member["euid"])]
                 groups.setdefault(_label(member), []).append(member)
     final = []
     for label, members in groups.items():
