@@ -218,6 +218,16 @@ def process_info():
     return info
 
 
+def seccomp_filtered():
+    """Whether a seccomp filter is attached to this process (Seccomp: 2 in its status);
+    None where /proc cannot tell."""
+    try:
+        mode = parse_status(_read("proc/self/status")).get("Seccomp")
+    except OSError:
+        return None
+    return None if mode is None else str(mode).strip() == "2"
+
+
 def _int(value):
     try:
         return int(value)
