@@ -123,9 +123,6 @@ def _recommend(strats, scope):
         tail = ""
         if rwx.get("verdict") == "blocked":
             tail = ", while RWX mappings are blocked by %s" % _names(rwx["blocked_by"])
-        if strats.get("rwx_flip", {}).get("verdict") == "blocked":
-            tail += ("; V8's default RW->RWX flip is blocked, so run node with "
-                     "--no-write-code-using-rwx")
         return ("Use W^X flipping: write code into RW memory, then mprotect it RX (as LuaJIT, "
                 "SpiderMonkey and Wasmtime do); it works here%s%s." % (tail, scope))
     if dual.get("verdict") == "works":
