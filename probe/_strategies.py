@@ -30,7 +30,7 @@ STRATEGIES = [
     ("wx_flip", ("flip_rw_rx",), ["LuaJIT", "SpiderMonkey", "Wasmtime"],
      "write code into RW memory, then mprotect it RX"),
     ("rwx_flip", ("flip_rw_rwx",), ["V8 / node (--write-code-using-rwx, node 20's default)"],
-     "mprotect RW memory RWX, then write and run the code in place"),
+     "make RW memory RWX with mprotect, then write and run the code in place"),
     ("dual_mapping", ("dual_map_memfd", "dual_map_shm", "dual_map_file"),
      [".NET (memfd on Linux, SHM_ANON on FreeBSD)", "libffi closures (fallback)"],
      "map one shared object twice: write through an RW view, run from an RX view"),
