@@ -1,5 +1,7 @@
 """Linux: /proc readers and the Linux-only calls (memfd, personality, MDWE)."""
 
+from __future__ import annotations
+
 import ctypes
 import errno
 import fcntl  # imported here, not in the probe child: it may no longer read the stdlib
@@ -218,7 +220,7 @@ def process_info():
     return info
 
 
-def seccomp_filtered():
+def seccomp_filtered() -> bool | None:
     """Whether a seccomp filter is attached to this process (Seccomp: 2 in its status);
     None where /proc cannot tell."""
     try:

@@ -12,17 +12,24 @@ Where a seccomp filter is attached the flip comes last: the filter may kill the 
 (SECCOMP_RET_KILL) instead of refusing, and the probe must reach its own step.
 """
 
+from __future__ import annotations
+
 import os
 import tempfile
+from types import ModuleType
 
 from probe import _arch, _libc
-from probe._context import ORIGINAL, SETUP, SetupFailed, WrongValue, describe
+from probe._context import ORIGINAL, SETUP, Context, SetupFailed, WrongValue, describe
 from probe._libc import MAP_PRIVATE, PAGESIZE, RW, RX
 
 WAYS = ("flip", "memfd", "file")
 
 
-def temp_fd(content):
+class WayFailed(Exception):
+    """One way to live code did not work here; the next one is tried."""
+
+
+def temp_fd(content: bytes) -> int:
     """An unlinked temporary file in $TMPDIR holding content: nothing stays behind."""
     fd, path = tempfile.mkstemp(prefix="memprobe-")
     try:
@@ -44,13 +51,13 @@ def _memfd(impl, page):
     return fd
 
 
-def order(impl):
+def order(impl: ModuleType) -> tuple[str, ...]:
     """The ways to try, first to last."""
     return ("memfd", "file", "flip") if impl.seccomp_filtered() else WAYS
 
 
-def _by_flip(ctx):
-    """mmap RW, write, mprotect RX; the address, or why the flip was refused."""
+def _by_flip(ctx: Context) -> int:
+    """mmap RW, write, mprotect RX: the address; WayFailed where the flip is refused."""
     addr = ctx.anon(SETUP, "mmap_rw", RW)
     ctx.write_code("write", addr)
     ctx.step("mprotect_rx")
@@ -59,12 +66,12 @@ def _by_flip(ctx):
     except OSError as exc:
         if not exc.errno:
             raise
-        return None, "flip: mprotect_rx refused: %s" % describe(exc)
+        raise WayFailed("flip: mprotect_rx refused: %s" % describe(exc)) from None
     ctx.readback("mprotect_rx", addr, RX)
-    return addr, None
+    return addr
 
 
-def _by_file(ctx, way):
+def _by_file(ctx: Context, way: str) -> int:
     """A private RX mapping of a memfd or temporary file holding the code."""
     page = ctx.arch.code(ORIGINAL).ljust(PAGESIZE, b"\0")
     try:
@@ -73,26 +80,26 @@ def _by_file(ctx, way):
         else:
             fd = ctx.run(SETUP, "open_live_file", temp_fd, page)
     except NotImplementedError as exc:
-        return None, "%s: %s" % (way, exc)
+        raise WayFailed("%s: %s" % (way, exc)) from None
     try:
         addr = ctx.mmap(SETUP, "mmap_live_rx", PAGESIZE, RX, MAP_PRIVATE, fd)
     finally:
         os.close(fd)
     _arch.flush_icache(ctx.arch, addr, PAGESIZE)
-    return addr, None
+    return addr
 
 
-def live_code(ctx):
+def live_code(ctx: Context) -> int:
     """The address of RX code that ran and returned 23; SetupFailed where no way works."""
     failures = []
     for way in order(ctx.impl):
         try:
-            addr, why = _by_flip(ctx) if way == "flip" else _by_file(ctx, way)
-        except SetupFailed as exc:
-            addr, why = None, "%s: %s failed: %s" % (way, exc.step, exc.reason)
-        if addr is not None:
+            addr = _by_flip(ctx) if way == "flip" else _by_file(ctx, way)
             break
-        failures.append(why)
+        except WayFailed as exc:
+            failures.append(str(exc))
+        except SetupFailed as exc:
+            failures.append("%s: %s failed: %s" % (way, exc.step, exc.reason))
     else:
         raise SetupFailed("live_code", RuntimeError("no way to make live RX code: %s"
                                                     % "; ".join(failures)))

@@ -102,7 +102,7 @@ def set_read_implies_exec():
     raise NotImplementedError(SKIP_NO_PERSONALITY)
 
 
-def seccomp_filtered():
+def seccomp_filtered() -> bool:
     """Whether a seccomp filter is attached: only Linux has seccomp."""
     return False
 

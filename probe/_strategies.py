@@ -161,7 +161,7 @@ _WORKING_NAMES = (("wx_flip", "W^X flipping (RW, then mprotect RX)"),
                   ("rwx_flip", "an RW->RWX mprotect"))
 
 
-def killed_by_filter(report):
+def killed_by_filter(report: dict) -> list:
     """The probes a seccomp filter killed (SIGSYS): there, a blocked call is fatal."""
     return [pid for pid, r in sorted((report.get("probes") or {}).items())
             if isinstance(r, dict) and r.get("signal") == "SIGSYS"]
