@@ -293,7 +293,7 @@ class ReadImpliesExec(Probe):
         return ctx.call("call", addr)
 
 
-FLIP_CYCLES = 500
+FLIP_CYCLES = 500   # about 2 ms on x86_64; 2,000 would cost a run four times that (README says 500)
 
 
 def measure_flip_cycle(ctx):
