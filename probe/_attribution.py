@@ -47,6 +47,11 @@ class Op:
         self.probe = probe_id
         self.step = result.get("step") or ""
         self.memory = PROBE_MEMORY.get(probe_id)
+        # repatch_rx / patch_rwx map their live code from a memfd or file where the flip
+        # is refused: the later steps then work on a private file mapping.
+        self.live_code = result.get("live_code")
+        if self.live_code in ("memfd", "file"):
+            self.memory = "private_file"
         self.call = None
         self.before = None
         self.after = None
@@ -158,7 +163,7 @@ def candidates(obs, op, f):
                 add("pax-mprotect", "%s refused with EACCES: PaX MPROTECT refuses adding X to a "
                                     "mapping and making an executable mapping writable" % what)
             if op.wants_x and (op.memory in ("anon", "heap", "stack") or (
-                    op.memory == "private_file" and op.call == "mmap" and op.w_and_x)):
+                    op.memory == "private_file" and op.w_and_x)):
                 add("selinux-execmem", "%s refused with EACCES: SELinux execmem covers any "
                                        "PROT_EXEC on anonymous memory" % what)
             if op.memory == "heap" and op.gains_x:

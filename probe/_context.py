@@ -34,6 +34,7 @@ class SetupFailed(Exception):
         Exception.__init__(self, "setup step %s failed, before the operation under test: %s"
                            % (step, describe(exc)))
         self.step = step
+        self.reason = describe(exc)
 
 
 def describe(exc):

@@ -1,5 +1,7 @@
 """Linux: /proc readers and the Linux-only calls (memfd, personality, MDWE)."""
 
+from __future__ import annotations
+
 import ctypes
 import errno
 import fcntl  # imported here, not in the probe child: it may no longer read the stdlib
@@ -216,6 +218,16 @@ def process_info():
         "mdwe": get_mdwe(),
     })
     return info
+
+
+def seccomp_filtered() -> bool | None:
+    """Whether a seccomp filter is attached to this process (Seccomp: 2 in its status);
+    None where /proc cannot tell."""
+    try:
+        mode = parse_status(_read("proc/self/status")).get("Seccomp")
+    except OSError:
+        return None
+    return None if mode is None else str(mode).strip() == "2"
 
 
 def _int(value):

@@ -29,6 +29,14 @@ MECHANISMS = {
 
 # Which noexec_mounts path a file-backed probe lives on.
 PATH_ROLE = {"dual_map_shm": "shm", "dual_map_file": "tmpdir", "patch_file_text": "tmpdir"}
+# The same for the repatching probes, by the way they made their live code (`live_code`).
+LIVE_CODE_ROLE = {"file": "tmpdir", "memfd": "memfd"}
+
+
+def path_role(op):
+    """The noexec_mounts path role of the memory `op` worked on, or None."""
+    live = getattr(op, "live_code", None)
+    return LIVE_CODE_ROLE.get(live) if live else PATH_ROLE.get(op.probe)
 
 
 # --- reading the report ---------------------------------------------------------------
@@ -147,9 +155,11 @@ def status_of(mech, f, op):
             return INACTIVE, "prctl(PR_GET_MDWE) = %d" % value
         return UNSURE, "PR_GET_MDWE is not known"
     if mech == "noexec-mount":
-        role = PATH_ROLE.get(op.probe)
+        role = path_role(op)
         if role == "shm" and f.os == "freebsd":
             return INACTIVE, "FreeBSD's shm objects (SHM_ANON) live in no file system"
+        if role == "memfd":
+            return INACTIVE, "a memfd lives on the kernel's internal mount, never mounted noexec"
         paths = f.policy("noexec_mounts").get("paths") or {}
         entry = paths.get(role) if role else None
         if not entry or entry.get("noexec") is None:

@@ -102,6 +102,11 @@ def set_read_implies_exec():
     raise NotImplementedError(SKIP_NO_PERSONALITY)
 
 
+def seccomp_filtered() -> bool:
+    """Whether a seccomp filter is attached: only Linux has seccomp."""
+    return False
+
+
 def process_info():
     return {
         "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(),

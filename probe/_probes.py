@@ -9,11 +9,11 @@ becomes `error`.
 """
 
 import os
-import tempfile
 
 from probe import _arch, _libc
 from probe._context import (  # noqa: F401 - re-exported: probes and tests name them here
     ORIGINAL, PATCHED, SETUP, UNDER_TEST, Context, ExecDropped, Refused, SetupFailed, WrongValue)
+from probe._live_code import live_code, temp_fd
 from probe._libc import MAP_PRIVATE, MAP_SHARED, PAGESIZE, RW, RWX, RX
 from probe._stack import stack_page as _stack_page
 
@@ -62,7 +62,7 @@ class ExecRW(Probe):
 @register
 class FlipRWRX(Probe):
     id = "flip_rw_rx"
-    description = "mmap RW, write, mprotect RX, call (W^X flipping: LuaJIT, V8)"
+    description = "mmap RW, write, mprotect RX, call (W^X flipping: LuaJIT, SpiderMonkey, Wasmtime)"
 
     def run(self, ctx):
         addr = ctx.anon(SETUP, "mmap_rw", RW)
@@ -85,7 +85,7 @@ class MapRWX(Probe):
 @register
 class FlipRWRWX(Probe):
     id = "flip_rw_rwx"
-    description = "mmap RW, mprotect RWX, write, call"
+    description = "mmap RW, mprotect RWX, write, call (V8/node's default --write-code-using-rwx)"
 
     def run(self, ctx):
         addr = ctx.anon(SETUP, "mmap_rw", RW)
@@ -118,28 +118,15 @@ class MprotectRXNoop(Probe):
         ctx.mprotect(UNDER_TEST, "mprotect_rx", addr, PAGESIZE, RX)
 
 
-def _live_code(ctx):
-    """A page of RX code that already ran once and returned 23.
-
-    Making it is under test: where live code cannot be made by flipping, it cannot be
-    repatched either (MDWE refuses the first mprotect RX)."""
-    addr = ctx.anon(SETUP, "mmap_rw", RW)
-    ctx.write_code("write", addr)
-    ctx.mprotect(UNDER_TEST, "mprotect_rx", addr, PAGESIZE, RX)
-    value = ctx.call("call_original", addr)
-    if value != ORIGINAL:
-        raise WrongValue(value, ORIGINAL)
-    return addr
-
-
 @register
 class RepatchRX(Probe):
     id = "repatch_rx"
-    description = "live RX code -> mprotect RW -> patch to 42 -> mprotect RX -> call"
+    description = ("live RX code (flipped, else mapped from a memfd or file) -> mprotect RW -> "
+                   "patch to 42 -> mprotect RX -> call")
     expected = PATCHED
 
     def run(self, ctx):
-        addr = _live_code(ctx)
+        addr = live_code(ctx)
         ctx.mprotect(UNDER_TEST, "mprotect_rw", addr, PAGESIZE, RW)
         ctx.write_code("patch", addr, PATCHED)
         ctx.mprotect(UNDER_TEST, "mprotect_rx_again", addr, PAGESIZE, RX)
@@ -149,11 +136,12 @@ class RepatchRX(Probe):
 @register
 class PatchRWX(Probe):
     id = "patch_rwx"
-    description = "live RX code -> mprotect RWX -> patch while executable (inline caching) -> call"
+    description = ("live RX code (flipped, else mapped from a memfd or file) -> mprotect RWX -> "
+                   "patch while executable (inline caching) -> call")
     expected = PATCHED
 
     def run(self, ctx):
-        addr = _live_code(ctx)
+        addr = live_code(ctx)
         ctx.mprotect(UNDER_TEST, "mprotect_rwx", addr, PAGESIZE, RWX)
         ctx.write_code("patch", addr, PATCHED)
         return ctx.call("call", addr)
@@ -207,19 +195,7 @@ class DualMapFile(_DualMap):
     open_role = SETUP     # the temporary file is memprobe's; mapping it RX is the test
 
     def open(self, ctx):
-        return _temp_fd(b"\0" * PAGESIZE)
-
-
-def _temp_fd(content):
-    """An unlinked temporary file in $TMPDIR holding content: nothing stays behind."""
-    fd, path = tempfile.mkstemp(prefix="memprobe-")
-    try:
-        os.unlink(path)
-        os.write(fd, content)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+        return temp_fd(b"\0" * PAGESIZE)
 
 
 HEAP_BLOCK = 256   # small enough to come from the brk heap, not an mmap'd chunk
@@ -278,12 +254,13 @@ class FlipStack(Probe):
 @register
 class PatchFileText(Probe):
     id = "patch_file_text"
-    description = "map a file with code MAP_PRIVATE RX, mprotect RW, patch (a breakpoint), mprotect RX, call"
+    description = ("map a file with code MAP_PRIVATE RX, mprotect RW, patch (in-process hot patching, "
+                   "a hook), mprotect RX, call")
     expected = PATCHED
 
     def run(self, ctx):
         page = ctx.arch.code(ORIGINAL).ljust(PAGESIZE, b"\0")
-        fd = ctx.run(SETUP, "open", _temp_fd, page)
+        fd = ctx.run(SETUP, "open", temp_fd, page)
         try:
             addr = ctx.mmap(UNDER_TEST, "mmap_file_rx", PAGESIZE, RX, MAP_PRIVATE, fd)
         finally:
@@ -316,7 +293,7 @@ class ReadImpliesExec(Probe):
         return ctx.call("call", addr)
 
 
-FLIP_CYCLES = 500
+FLIP_CYCLES = 500   # about 2 ms on x86_64; 2,000 would cost a run four times that (README says 500)
 
 
 def measure_flip_cycle(ctx):

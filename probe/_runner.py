@@ -231,12 +231,13 @@ def classify(probe, raw, timeout):
                 dropped = steps[-1]
         elif "perms_unavailable" in msg and steps:
             steps[-1]["perms_unavailable"] = msg["perms_unavailable"]
-        else:
+        elif "live_code" not in msg:   # how repatch_rx / patch_rwx made live code: see `out`
             final = msg
     last = steps[-1]["name"] if steps else None
     out = {"outcome": None, "step": last, "errno": None, "errno_name": None, "signal": None,
            "signal_number": None, "value": None, "expected": probe.expected,
-           "exec_dropped": False, "duration_ms": raw["duration_ms"], "detail": None, "steps": steps}
+           "exec_dropped": False, "duration_ms": raw["duration_ms"], "detail": None, "steps": steps,
+           **{"live_code": m["live_code"] for m in raw["messages"] if "live_code" in m}}
     status = raw["status"]
     at = " at step %s" % last if last else ""
     if raw["timed_out"]:

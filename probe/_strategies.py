@@ -27,12 +27,15 @@ FIX_HINTS = {
 STRATEGIES = [
     ("rwx_mapping", ("map_rwx",), ["HotSpot code cache", "PyPy JIT"],
      "map the code buffer RWX and write and run it in place"),
-    ("wx_flip", ("flip_rw_rx",), ["LuaJIT", "V8", "SpiderMonkey", "Wasmtime"],
+    ("wx_flip", ("flip_rw_rx",), ["LuaJIT", "SpiderMonkey", "Wasmtime"],
      "write code into RW memory, then mprotect it RX"),
+    ("rwx_flip", ("flip_rw_rwx",), ["V8 / node (--write-code-using-rwx, node 20's default)"],
+     "make RW memory RWX with mprotect, then write and run the code in place"),
     ("dual_mapping", ("dual_map_memfd", "dual_map_shm", "dual_map_file"),
      [".NET (memfd on Linux, SHM_ANON on FreeBSD)", "libffi closures (fallback)"],
      "map one shared object twice: write through an RW view, run from an RX view"),
-    ("code_repatching", ("repatch_rx", "patch_rwx"), ["inline caches", "debugger breakpoints"],
+    ("code_repatching", ("repatch_rx", "patch_rwx"),
+     ["inline caches", "in-process hot patching", "function hooks"],
      "change code that already ran: flip it RX->RW->RX (repatch_rx) or patch it while RWX (patch_rwx)"),
 ]
 
@@ -110,14 +113,18 @@ def _strategy_detail(name, how, present, verdicts):
 def recommendation(report, strats=None):
     """One sentence for this host, from the strategy verdicts."""
     strats = strats or report.get("strategies") or strategies(report)
-    wx, dual, rwx = strats.get("wx_flip", {}), strats.get("dual_mapping", {}), strats.get("rwx_mapping", {})
     scope = _scope_suffix(report)
+    return _recommend(strats, scope) + _kill_warning(report, strats)
+
+
+def _recommend(strats, scope):
+    wx, dual, rwx = strats.get("wx_flip", {}), strats.get("dual_mapping", {}), strats.get("rwx_mapping", {})
     if wx.get("verdict") == "works":
         tail = ""
         if rwx.get("verdict") == "blocked":
             tail = ", while RWX mappings are blocked by %s" % _names(rwx["blocked_by"])
-        return ("Use W^X flipping: write code into RW memory, then mprotect it RX (as LuaJIT and V8 do); "
-                "it works here%s%s." % (tail, scope))
+        return ("Use W^X flipping: write code into RW memory, then mprotect it RX (as LuaJIT, "
+                "SpiderMonkey and Wasmtime do); it works here%s%s." % (tail, scope))
     if dual.get("verdict") == "works":
         variants = dual.get("variants") or {}
         via = next((v for v in ("memfd", "shm", "file") if variants.get(v) == "works"), None)
@@ -145,6 +152,33 @@ def recommendation(report, strats=None):
     return ("Not enough evidence to recommend a strategy: W^X flipping is %s, double mapping %s and RWX "
             "mapping %s%s." % (wx.get("verdict", "unknown"), dual.get("verdict", "unknown"),
                                rwx.get("verdict", "unknown"), scope))
+
+
+# The strategies a program can start with, in the order the recommendation prefers them.
+_WORKING_NAMES = (("wx_flip", "W^X flipping (RW, then mprotect RX)"),
+                  ("dual_mapping", "double mapping (an RW view and an RX view)"),
+                  ("rwx_mapping", "an RWX mapping"),
+                  ("rwx_flip", "an RW->RWX mprotect"))
+
+
+def killed_by_filter(report: dict) -> list:
+    """The probes a seccomp filter killed (SIGSYS): there, a blocked call is fatal."""
+    return [pid for pid, r in sorted((report.get("probes") or {}).items())
+            if isinstance(r, dict) and r.get("signal") == "SIGSYS"]
+
+
+def _kill_warning(report, strats):
+    """Where a blocked call kills instead of failing, a program cannot try and fall back."""
+    killed = killed_by_filter(report)
+    if not killed:
+        return ""
+    use = next((text for name, text in _WORKING_NAMES
+                if strats.get(name, {}).get("verdict") == "works"), None)
+    start = ("use %s from the start" % use) if use else "no strategy is safe to try"
+    return (" Warning: a seccomp filter kills the process with SIGSYS instead of refusing (%d "
+            "probe%s died of it), so trying a blocked strategy kills the program: a runtime that "
+            "tries RWX first and falls back, as libffi does for ctypes callbacks, dies here; %s."
+            % (len(killed), "" if len(killed) == 1 else "s", start))
 
 
 def _names(mechs):

@@ -22,7 +22,7 @@ CAPABILITIES = [
     ("code_repatching", ("repatch_rx",), "works", "re-patching live code (RX->RW->RX)", None),
     ("rwx_patching", ("patch_rwx",), "works", "patching live code while executable (RX->RWX)", None),
     ("file_text_patching", ("patch_file_text",), "works",
-     "patching file-backed code (a debugger's breakpoint)", None),
+     "patching file-backed code (in-process hot patching, hooks)", None),
     ("heap_flip", ("flip_heap",), "works", "making heap memory executable (mprotect RWX)", None),
     ("stack_flip", ("flip_stack",), "works", "making stack memory executable (mprotect RWX)", None),
     ("read_implies_exec", ("read_implies_exec",), "works",

@@ -285,6 +285,33 @@ def test_an_outside_sigkill_blocks_nothing_unless_pax_kills():
     assert r["summary"]["nx"]["state"] == "enforced"
 
 
+def test_memfd_live_code_is_never_blamed_on_a_noexec_mount():
+    # Under MDWE with an unknown mount table the memfd role still rules noexec out.
+    pol = policies(mdwe={"state": "on", "value": 1}, noexec_mounts={"state": "unknown", "paths": {}})
+    r = report({"repatch_rx": "denied mprotect_rx_again EACCES"}, pol)
+    r["probes"]["repatch_rx"]["live_code"] = "memfd"
+    attribute(r)
+    assert att(r, "repatch_rx") == [("mdwe", "confirmed")]
+    r = report({"repatch_rx": "denied mprotect_rx_again EACCES"}, pol)
+    r["probes"]["repatch_rx"]["live_code"] = "file"
+    attribute(r)
+    assert ("noexec-mount", "likely") in att(r, "repatch_rx")   # $TMPDIR's mount is unknown
+
+
+def test_pax_mprotect_refuses_rx_to_rw_of_mapped_live_code():
+    # Under PaX MPROTECT the flip is refused, the live code comes from a memfd, and the
+    # RX->RW (repatch_rx) and RX->RWX (patch_rwx) refusals are finally observable.
+    r = report({"repatch_rx": "denied mprotect_rw EACCES", "patch_rwx": "denied mprotect_rwx EACCES"},
+               policies(pax=PAX_ON))
+    for pid in ("repatch_rx", "patch_rwx"):
+        r["probes"][pid]["live_code"] = "memfd"
+    attribute(r)
+    assert att(r, "repatch_rx") == [("pax-mprotect", "confirmed")]
+    assert att(r, "patch_rwx") == [("pax-mprotect", "confirmed")]
+    assert "r-x -> rw-" in evidence(r, "repatch_rx")
+    assert r["strategies"]["code_repatching"]["blocked_by"] == ["pax-mprotect"]
+
+
 # --- strategies and recommendation ------------------------------------------------------------------
 
 def test_strategies_and_recommendation_prefer_the_simplest_working_strategy():

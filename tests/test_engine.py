@@ -63,9 +63,13 @@ def test_mdwe_verdicts(reports):
     for pid in ("flip_rw_rx", "map_rwx", "flip_rw_rwx", "repatch_rx", "patch_rwx"):
         v = r["probes"][pid]
         assert (v["outcome"], v["errno_name"], v["errno"]) == ("denied", "EACCES", 13), pid
-    # Live code cannot even be made by flipping; a file's RX text can, and MDWE lets it
-    # go RX->RW (PaX MPROTECT would not) but refuses it going back to RX.
-    assert r["probes"]["repatch_rx"]["step"] == "mprotect_rx"
+    # Live code cannot be made by flipping, so the repatching probes map it RX from a
+    # memfd; MDWE lets that go RX->RW (PaX MPROTECT would not) but refuses it going back
+    # to RX, and refuses RX->RWX: the steps the probes are named for.
+    for pid, step in (("repatch_rx", "mprotect_rx_again"), ("patch_rwx", "mprotect_rwx")):
+        v = r["probes"][pid]
+        assert (v["step"], v["live_code"]) == (step, "memfd"), pid
+    assert next(s for s in r["probes"]["repatch_rx"]["steps"] if s["name"] == "mprotect_rw")["perms"] == "rw-p"
     v = r["probes"]["patch_file_text"]
     assert (v["outcome"], v["errno_name"], v["step"]) == ("denied", "EACCES", "mprotect_rx_again")
     for pid in ("map_rx", "mprotect_rx_noop", "dual_map_memfd"):
@@ -83,6 +87,33 @@ def test_seccomp_errno_verdicts(reports):
         assert (v["outcome"], v["errno_name"], v["step"]) == ("denied", "EPERM", step), pid
     assert outcome(r, "map_rx") == "allowed"
     assert outcome(r, "dual_map_memfd") == "allowed"
+
+
+def test_seccomp_errno_repatching_is_refused_at_its_own_step(reports):
+    # A filter is attached: the live code comes from a memfd, never from a flip the
+    # filter could kill on; RX->RW passes the filter, RW->RX and RX->RWX do not.
+    r = reports.get("seccomp")
+    for pid, step in (("repatch_rx", "mprotect_rx_again"), ("patch_rwx", "mprotect_rwx")):
+        v = r["probes"][pid]
+        assert (v["outcome"], v["errno_name"], v["step"], v["live_code"]) == (
+            "denied", "EPERM", step, "memfd"), pid
+        assert "mprotect_rx" not in [s["name"] for s in v["steps"]]   # no flip was tried
+
+
+def test_seccomp_kill_repatching_dies_at_its_own_step(reports):
+    r = reports.get("seccomp-kill")
+    for pid, step in (("repatch_rx", "mprotect_rx_again"), ("patch_rwx", "mprotect_rwx")):
+        v = r["probes"][pid]
+        assert (v["outcome"], v["signal"], v["step"], v["live_code"]) == (
+            "crashed", "SIGSYS", step, "memfd"), pid
+
+
+def test_plain_host_makes_live_code_by_flipping(reports):
+    for pid in ("repatch_rx", "patch_rwx"):
+        v = reports.get("plain")["probes"][pid]
+        assert v["live_code"] == "flip"
+        assert [s["name"] for s in v["steps"]][:3] == ["mmap_rw", "write", "mprotect_rx"]
+    assert "live_code" not in reports.get("plain")["probes"]["flip_rw_rx"]
 
 
 def test_seccomp_kill_action_is_a_crash_not_a_failed_run(reports):
