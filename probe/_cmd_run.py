@@ -27,6 +27,8 @@ def add_arguments(parser):
                         help="32-bit ARM only: generate ARM or Thumb code")
     parser.add_argument("--junit", metavar="PATH", help="also write JUnit XML, one test case per probe")
     parser.add_argument("--quiet", "-q", action="store_true", help="do not print the report on stdout")
+    parser.add_argument("--like-unit", metavar="UNIT",
+                        help="run the probes in a transient systemd unit with UNIT's sandbox properties")
     parser.add_argument("--pax-defaults", action="store_true",
                         help="PaX hosts: run the probes from an unmarked copy of the interpreter, "
                              "so results show the kernel's default flags, not the interpreter's exemptions")
@@ -82,7 +84,11 @@ def main(args):
         code = _via_unmarked_copy(args)
         if code is not None:
             return code
-    report = collect(args.only, args.isolation, args.timeout, args.arm_mode, jobs=args.jobs)
+    if args.like_unit:
+        from probe import _like_unit
+        report = _like_unit.collect(args)
+    else:
+        report = collect(args.only, args.isolation, args.timeout, args.arm_mode, jobs=args.jobs)
     text = _report.dumps(report, args.format)
     if args.output != "-":
         path = args.output or _report.default_path(report, args.format)
