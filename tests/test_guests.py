@@ -271,3 +271,27 @@ def test_kernel_7_plain_run_agrees_with_this_hosts_plain_run(boots):
     for name in HOST_POLICIES:
         assert guest["policies"][name]["state"] == host["policies"][name]["state"], name
     assert not no_errors(guest)
+
+
+# --- the rig itself ----------------------------------------------------------------------
+
+def _qemu_processes_of(cache):
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"qemu-system-x86_64") and any(cache.encode() in a for a in argv):
+            found.append(int(pid))
+    return found
+
+
+def test_a_guest_that_overruns_its_timeout_is_killed_and_reported():
+    r = rig.Rig()
+    assert r.ready("bookworm-5.10")
+    with pytest.raises(rig.RigError, match="did not finish within 3s"):
+        r.boot("bookworm-5.10", timeout=3)
+    assert _qemu_processes_of(r.cache) == []
+    assert os.listdir(os.path.join(r.cache, "work")) == []
