@@ -144,14 +144,25 @@ def mmdebstrap(image, mirror, root, debs):
     hook = 'chroot "$1" apt-get install -y -q --no-install-recommends %s' % " ".join(image.extra_kernel)
     # The downloaded packages are copied out before mmdebstrap empties the root's apt
     # cache, so that the download size can be measured.
-    keep = 'cp "$1"/var/cache/apt/archives/*.deb %s/ 2>/dev/null || true' % debs
+    keep = 'for deb in "$1"/var/cache/apt/archives/*.deb; do [ ! -f "$deb" ] || cp "$deb" %s/; done' % debs
     cmd = ["mmdebstrap", "--variant=minbase", "--mode=root", "--include=" + ",".join(PACKAGES),
            "--aptopt=Acquire::Check-Valid-Until \"false\"", "--aptopt=Acquire::Retries \"3\"",
            "--customize-hook=" + hook, "--customize-hook=" + keep,
            image.suite, root, sources_line(mirror, image.suite),
            sources_line(mirror, image.extra_suite)]
     try:
-        run(cmd, retries=RETRIES, timeout=1800)
+        for attempt in range(1, RETRIES + 1):
+            # mmdebstrap wants an empty directory: a failed attempt leaves a partial root.
+            shutil.rmtree(root, ignore_errors=True)
+            try:
+                run(cmd, timeout=1800)
+                break
+            except RigError as exc:
+                if attempt == RETRIES:
+                    raise
+                log("mmdebstrap failed (attempt %d/%d), retrying: %s" % (
+                    attempt, RETRIES, str(exc)[-600:]), "guest")
+                time.sleep(10 * attempt)
     finally:
         download = du(debs)
         shutil.rmtree(debs, ignore_errors=True)
