@@ -415,6 +415,9 @@ def candidates(obs, op, f):
     if denied and op.call == "open" and op.probe == "dual_map_memfd" and err == "EACCES":
         add("memfd-noexec", "memfd_create refused with EACCES: vm.memfd_noexec=2 refuses "
                             "executable memfds")
+    if denied and op.call == "personality" and err == "EPERM":
+        add("seccomp", "personality() refused with EPERM: systemd's LockPersonality= filter "
+                       "refuses changing the execution domain")
     return out
 
 

@@ -451,3 +451,16 @@ def test_debian_execheap_boolean_is_read_under_its_own_name():
     assert att(r, "flip_heap") == [("selinux-execheap", "confirmed")]
     assert "the allow_execheap boolean is off" in evidence(r, "flip_heap")
     assert att(r, "flip_stack") == [("selinux-execstack", "likely")]
+
+
+def test_personality_refused_with_eperm_under_a_filter_is_lockpersonality():
+    # systemd's LockPersonality=yes, seen in a real unit: personality() itself gets EPERM.
+    filt = {"state": "filter", "mode": 2, "filters": 15, "no_new_privs": True}
+    r = report({"read_implies_exec": "denied personality EPERM", "map_rx": "allowed"},
+               policies(seccomp=filt))
+    attribute(r)
+    assert att(r, "read_implies_exec") == [("seccomp", "likely")]
+    assert "LockPersonality=" in evidence(r, "read_implies_exec")
+    r = report({"read_implies_exec": "denied personality EPERM"}, policies())
+    attribute(r)
+    assert att(r, "read_implies_exec") == [("unknown", "unknown")]

@@ -220,6 +220,7 @@ def test_like_unit_copies_the_units_sandbox_and_records_it(boots, name):
     expected["read_implies_exec"] = ("denied", "EPERM")
     assert verdicts(rep) == expected
     assert rep["probes"]["read_implies_exec"]["step"] == "personality"
+    assert mechanisms(rep, "read_implies_exec") == [("seccomp", "likely")]
     assert rep["recommendation"] == b.report("mdwe")["recommendation"]
 
 
