@@ -202,6 +202,9 @@ def candidates(obs, op, f):
     if denied and op.call == "open" and op.probe == "dual_map_memfd" and err == "EACCES":
         add("memfd-noexec", "memfd_create refused with EACCES: vm.memfd_noexec=2 refuses "
                             "executable memfds")
+    if denied and op.call == "personality" and err == "EPERM":
+        add("seccomp", "personality() refused with EPERM: systemd's LockPersonality= filter "
+                       "refuses changing the execution domain")
     return out
 
 
@@ -260,6 +263,9 @@ def _refine(mech, confidence, result, op, f, evidence):
         # The filter cannot be read, so an errno alone never confirms it.
         return "likely"
     if mech == "selinux-execmem":
+        refusing = _execmem_boolean(f.policy("selinux").get("booleans") or {})
+        if refusing:
+            evidence.append(refusing)
         denied_by = f.execmem_denied()
         if denied_by and denied_by != op.probe:
             evidence.append("%s (an anonymous RX mmap, which nothing but SELinux execmem "
@@ -270,14 +276,11 @@ def _refine(mech, confidence, result, op, f, evidence):
         if f.execmem_allowed():
             evidence.append("map_rx (an anonymous RX mmap) is allowed, so execmem is granted")
             return None
-        booleans = f.policy("selinux").get("booleans") or {}
-        if booleans.get("deny_execmem") is True:
-            evidence.append("the deny_execmem boolean is on")
-            return confidence
-        return "likely" if confidence else confidence
+        return confidence if refusing else ("likely" if confidence else confidence)
     if mech in ("selinux-execheap", "selinux-execstack", "selinux-execmod"):
-        name = "selinuxuser_" + mech.split("-")[1]
         booleans = f.policy("selinux").get("booleans") or {}
+        # Fedora's policy names it selinuxuser_X, Debian's reference policy allow_X.
+        name = next((n for n in ("selinuxuser_", "allow_") if n + mech[8:] in booleans), "") + mech[8:]
         if confidence == "confirmed" and f.execmem_allowed() and booleans.get(name) is False:
             evidence.append("the %s boolean is off and execmem is granted" % name)
             return "confirmed"
@@ -287,6 +290,15 @@ def _refine(mech, confidence, result, op, f, evidence):
         if confidence == "confirmed" and not opts.get("CONFIG_PAX_MPROTECT_COMPAT"):
             return "likely"
     return confidence
+
+
+def _execmem_boolean(booleans):
+    """The boolean that denies execmem, as evidence: Fedora's policy has deny_execmem
+    (on: denied), Debian's reference policy allow_execmem (off: denied)."""
+    for name, denying in (("deny_execmem", True), ("allow_execmem", False)):
+        if booleans.get(name) is denying:
+            return "the %s boolean is %s" % (name, "on" if denying else "off")
+    return None
 
 
 def _unknown(evidence):

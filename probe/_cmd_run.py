@@ -42,6 +42,8 @@ def add_arguments(parser):
     parser.add_argument("--redact", action="store_true",
                         help="pseudonymise the host name and drop user names, home directories, "
                              "private mount points and non-root uids from the report (see `memprobe redact`)")
+    parser.add_argument("--like-unit", metavar="UNIT",
+                        help="run the probes in a transient systemd unit with UNIT's sandbox properties")
 
 
 def _positive(text):
@@ -111,7 +113,11 @@ def main(args):
     if args.redact:   # the key first: a missing key file must not cost a whole run
         from probe import _redact
         redaction_key = _redact.host_key()
-    report = collect(args.only, args.isolation, args.timeout, args.arm_mode, jobs=args.jobs)
+    if args.like_unit:
+        from probe import _like_unit
+        report = _like_unit.collect(args)
+    else:
+        report = collect(args.only, args.isolation, args.timeout, args.arm_mode, jobs=args.jobs)
     if args.redact:
         report = _redact.redact_report(report, key=redaction_key)
     text = _report.dumps(report, fmt)

@@ -12,7 +12,7 @@ FIX_HINTS = {
     "seccomp": "for a systemd service, set MemoryDenyWriteExecute=no",
     "pax-mprotect": "exempt the binary from MPROTECT (setfattr -n user.pax.flags -v m BINARY, or paxctl-ng -m)",
     "pax-pageexec": "exempt the binary from PAGEEXEC (setfattr -n user.pax.flags -v p BINARY)",
-    "selinux-execmem": "allow execmem for the domain (setsebool -P deny_execmem off, or a policy module)",
+    "selinux-execmem": "allow execmem for the domain (setsebool -P deny_execmem off on Fedora, allow_execmem on on Debian, or a policy module)",
     "selinux-execheap": "allow execheap for the domain",
     "selinux-execstack": "allow execstack for the domain",
     "selinux-execmod": "allow execmod for the file type",

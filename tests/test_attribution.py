@@ -500,3 +500,39 @@ def test_real_noexec_dev_shm(reports):
     assert refused(r) - {"exec_rw", "exec_heap", "exec_stack"} == {"dual_map_shm"}
     assert r["strategies"]["dual_mapping"]["variants"] == {"memfd": "works", "shm": "blocked", "file": "works"}
     assert r["strategies"]["wx_flip"]["verdict"] == "works"
+
+
+def test_debian_allow_execmem_off_is_named_in_the_evidence():
+    # Debian's reference policy: allow_execmem (off: execmem denied), no deny_execmem.
+    sel = {"state": "enforcing", "context": "system_u:system_r:initrc_t:s0",
+           "booleans": {"allow_execmem": False, "allow_execheap": False}}
+    r = report({"map_rx": "denied mmap_rx EACCES", "flip_rw_rx": "denied mprotect_rx EACCES"},
+               policies(selinux=sel))
+    attribute(r)
+    assert att(r, "map_rx") == [("selinux-execmem", "confirmed")]
+    assert "the allow_execmem boolean is off" in evidence(r, "map_rx")
+    assert "the allow_execmem boolean is off" in evidence(r, "flip_rw_rx")
+
+
+def test_debian_execheap_boolean_is_read_under_its_own_name():
+    sel = {"state": "enforcing", "context": "x",
+           "booleans": {"allow_execmem": True, "allow_execheap": False, "allow_execstack": True}}
+    r = report({"map_rx": "allowed", "flip_heap": "denied mprotect_rwx EACCES",
+                "flip_stack": "denied mprotect_rwx EACCES"}, policies(selinux=sel))
+    attribute(r)
+    assert att(r, "flip_heap") == [("selinux-execheap", "confirmed")]
+    assert "the allow_execheap boolean is off" in evidence(r, "flip_heap")
+    assert att(r, "flip_stack") == [("selinux-execstack", "likely")]
+
+
+def test_personality_refused_with_eperm_under_a_filter_is_lockpersonality():
+    # systemd's LockPersonality=yes, seen in a real unit: personality() itself gets EPERM.
+    filt = {"state": "filter", "mode": 2, "filters": 15, "no_new_privs": True}
+    r = report({"read_implies_exec": "denied personality EPERM", "map_rx": "allowed"},
+               policies(seccomp=filt))
+    attribute(r)
+    assert att(r, "read_implies_exec") == [("seccomp", "likely")]
+    assert "LockPersonality=" in evidence(r, "read_implies_exec")
+    r = report({"read_implies_exec": "denied personality EPERM"}, policies())
+    attribute(r)
+    assert att(r, "read_implies_exec") == [("unknown", "unknown")]

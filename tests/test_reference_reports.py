@@ -29,7 +29,11 @@ def test_reference_report_is_valid_and_consistent(path):
     host, probes = doc["host"], doc["probes"]
     assert os.path.basename(path).startswith("linux-%s-" % host["arch"])
     assert probes["exec_rw"]["outcome"] == "crashed"          # NX everywhere we ran
-    confined = doc["process"]["mdwe"] or doc["process"]["seccomp_mode"]
+    selinux = doc["policies"].get("selinux") or {}
+    booleans = selinux.get("booleans") or {}
+    execmem_denied = selinux.get("state") == "enforcing" and (
+        booleans.get("allow_execmem") is False or booleans.get("deny_execmem") is True)
+    confined = doc["process"]["mdwe"] or doc["process"]["seccomp_mode"] or execmem_denied
     for pid, value in (("flip_rw_rx", 23), ("map_rwx", 23), ("repatch_rx", 42)):
         if confined:
             assert probes[pid]["outcome"] in ("denied", "crashed"), pid
@@ -38,5 +42,8 @@ def test_reference_report_is_valid_and_consistent(path):
     prov = host["provenance"]
     if prov["method"] == "qemu-user":
         assert prov["emulator"] and "qemu" in prov["emulator"]
+    elif prov["method"] == "qemu-system":           # a real guest kernel (tools/guest)
+        assert prov["emulator"].startswith("qemu-system-x86_64 ")
+        assert host["kernel_release"] in prov["note"] and "guest" in os.path.basename(path)
     else:
         assert prov["method"] == "native" and prov["emulator"] is None

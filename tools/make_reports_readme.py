@@ -38,6 +38,12 @@ userland of that architecture unpacked into a private root and run under
 qemu-user, or, for i386, natively through its own dynamic loader. The provenance
 of every report is recorded in it (`host.provenance`) and repeated below.
 
+The `linux-x86_64-guest-*` reports come from real Debian kernels booted under
+qemu-system's software emulation by the guest rig (`tools/guest/rig.py`, `tox -e vm`):
+the guest's own kernel, systemd and SELinux policy refuse what they refuse, so these
+show systemd's `MemoryDenyWriteExecute=` (seccomp on systemd 252, `PR_SET_MDWE` on 257),
+SELinux enforcing and kernels 5.10 to 7.x for real.
+
 What an emulated report shows: qemu-user enforces the guest's own page protections
 (code in RW memory crashes, RW->RX works), so it proves that memprobe's machine code
 and calling convention for that CPU are right. It does not show what a real kernel

@@ -37,16 +37,13 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from debian_archive import (  # noqa: E402  (tools/debian_archive.py, shared by the rigs)
+    APT_TIMEOUT, KEYRING, RETRIES, RigError, du, log, parse_sources, run)
+from debian_archive import host_mirror as _host_mirror  # noqa: E402
 PROJECT = os.path.dirname(os.path.dirname(HERE))
 RIG_VERSION = 3        # bump when the layout of a root changes: roots are rebuilt
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "memprobe-cross")
-KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
-RETRIES = 3            # apt network steps: a slow mirror must not fail the run at once
-APT_TIMEOUT = 600      # seconds per apt-get call
-
-
-class RigError(Exception):
-    pass
 
 
 class Target:
@@ -113,75 +110,7 @@ FOREIGN = ["arm64", "armhf", "riscv64", "ppc64el", "s390x", "mips64el", "mipsel"
 NATIVE_DEBIAN = ["amd64-trixie", "amd64-sid"]
 
 
-def log(msg):
-    sys.stderr.write("rig: %s\n" % msg)
-    sys.stderr.flush()
-
-
-# --- the host's apt setup (read, never changed) ------------------------------------
-
-def host_mirror(root="/"):
-    """URI of the Debian archive (not -security) the host's apt uses."""
-    override = os.environ.get("MEMPROBE_CROSS_MIRROR")
-    if override:
-        return override.rstrip("/")
-    entries = []
-    for path in [os.path.join(root, "etc/apt/sources.list")] + sorted(
-            glob.glob(os.path.join(root, "etc/apt/sources.list.d/*"))):
-        try:
-            with open(path) as f:
-                text = f.read()
-        except OSError:
-            continue
-        entries += parse_sources(text, deb822=path.endswith(".sources"))
-    for uri, suites, components in entries:
-        if "main" in components and any(s in ("bookworm", "trixie", "sid", "stable", "testing",
-                                              "unstable") for s in suites):
-            return uri.rstrip("/")
-    raise RigError("no Debian archive found in the host's apt sources; set MEMPROBE_CROSS_MIRROR")
-
-
-def parse_sources(text, deb822):
-    """[(uri, suites, components)] of the `deb` entries in an apt sources file."""
-    out = []
-    if deb822:
-        for stanza in re.split(r"\n\s*\n", text):
-            fields = {}
-            for line in stanza.splitlines():
-                if line.startswith("#") or ":" not in line or line[:1].isspace():
-                    continue
-                key, _, value = line.partition(":")
-                fields[key.strip().lower()] = value.split()
-            if "deb" in fields.get("types", []) and fields.get("enabled", ["yes"]) != ["no"]:
-                for uri in fields.get("uris", []):
-                    out.append((uri, fields.get("suites", []), fields.get("components", [])))
-    else:
-        for line in text.splitlines():
-            line = re.sub(r"\[[^]]*\]", " ", line.split("#", 1)[0]).split()
-            if len(line) >= 4 and line[0] == "deb":
-                out.append((line[1], [line[2]], line[3:]))
-    return out
-
-
 # --- running things ------------------------------------------------------------------
-
-def run(cmd, retries=1, timeout=APT_TIMEOUT, quiet=True, **kw):
-    for attempt in range(1, retries + 1):
-        try:
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE if quiet else None,
-                                  stderr=subprocess.STDOUT if quiet else None,
-                                  text=True, timeout=timeout, **kw)
-        except subprocess.TimeoutExpired:
-            out, code = "timed out after %ds" % timeout, None
-        else:
-            if proc.returncode == 0:
-                return proc.stdout or ""
-            out, code = proc.stdout or "", proc.returncode
-        if attempt < retries:
-            log("retrying (%d/%d) after failure of: %s" % (attempt, retries, " ".join(cmd[:3])))
-            time.sleep(5 * attempt)
-    raise RigError("command failed (%s): %s\n%s" % (code, " ".join(cmd), (out or "")[-3000:]))
-
 
 def ensure_qemu():
     """Install Debian's qemu-user-static if its binaries are missing (root only)."""
@@ -519,21 +448,6 @@ def merge_tree(src, dst):
             merge_tree(s, d)
         elif not os.path.lexists(d):
             os.rename(s, d)
-
-
-def du(path):
-    total = 0
-    seen = set()
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in filenames:
-            try:
-                st = os.lstat(os.path.join(dirpath, name))
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_blocks * 512
-    return total
 
 
 # --- checks under each target ------------------------------------------------------
