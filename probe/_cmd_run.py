@@ -4,12 +4,15 @@ import os
 import subprocess
 import sys
 
-from probe._errors import HostError, UsageError
+from probe import _children
+from probe._errors import HostError, Terminated, UsageError
 
 # Set in a run started through an unmarked interpreter copy: the original interpreter.
 UNMARKED_ENV = "MEMPROBE_UNMARKED_COPY_OF"
 # Test-only: make a copy even of an interpreter that carries no PaX markings.
 FORCE_COPY_ENV = "MEMPROBE_TEST_FORCE_UNMARKED_COPY"
+# Seconds the inner run of --pax-defaults gets to clean up after a forwarded signal.
+_FORWARD_GRACE = 30
 
 
 def add_arguments(parser):
@@ -37,8 +40,9 @@ def _positive(text):
         value = float(text)
     except ValueError:
         raise UsageError("--timeout: %r is not a number" % text)
-    if not value > 0 or value != value or value == float("inf"):
-        raise UsageError("--timeout must be a positive number of seconds")
+    from probe._children import MAX_TIMEOUT
+    if not 0 < value <= MAX_TIMEOUT:      # also refuses nan and inf
+        raise UsageError("--timeout must be a positive number of seconds, at most %g" % MAX_TIMEOUT)
     return value
 
 
@@ -67,13 +71,31 @@ def _via_unmarked_copy(args):
         sys.stderr.write("memprobe: --pax-defaults: %s\n" % info["reason"])
         return None
     argv = [a for a in args.argv if a != "--pax-defaults"]
-    env = dict(os.environ, **info["env"])
+    env = dict(os.environ)
     env[UNMARKED_ENV] = os.path.realpath(sys.executable)
     env.pop(FORCE_COPY_ENV, None)
     try:
-        return subprocess.call([info["path"], "-m", "probe"] + argv, env=env)
+        with _children.signals_blocked():   # the inner run unblocks them first thing
+            inner = subprocess.Popen([info["path"]] + _children.isolated_args(_children.import_path())
+                                     + argv, env=env)
+        return _wait_forwarding(inner)
     finally:
         _policy.discard_unmarked(info)
+
+
+def _wait_forwarding(inner):
+    """Wait for the inner run; a signal that ends this process is passed on to it first,
+    so that it too kills its children and removes its files before the copy goes."""
+    try:
+        return inner.wait()
+    except Terminated as exc:
+        try:
+            inner.send_signal(exc.signum)
+            inner.wait(timeout=_FORWARD_GRACE)
+        except subprocess.TimeoutExpired:
+            inner.kill()
+            inner.wait()
+        raise
 
 
 def main(args):
