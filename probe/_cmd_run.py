@@ -61,41 +61,46 @@ def collect(only=None, isolation="fork", timeout=10.0, arm_mode="arm", progress=
 
 def _via_unmarked_copy(args):
     """Re-run this command from an unmarked interpreter copy; None when the interpreter
-    has no markings (it already runs with the kernel's defaults)."""
+    has no markings (it already runs with the kernel's defaults). A signal that ends this
+    process is passed on to the run inside the copy, and the copy is removed."""
     from probe import _policy
-    info = _policy.unmarked_interpreter(force=bool(os.environ.get(FORCE_COPY_ENV)))
-    if info["path"] is None:
-        if info["markings"].get("source"):
-            raise HostError("--pax-defaults: no unmarked interpreter copy can run here: %s"
-                            % info["reason"])
-        sys.stderr.write("memprobe: --pax-defaults: %s\n" % info["reason"])
-        return None
-    argv = [a for a in args.argv if a != "--pax-defaults"]
-    env = dict(os.environ)
-    env[UNMARKED_ENV] = os.path.realpath(sys.executable)
-    env.pop(FORCE_COPY_ENV, None)
+    info = inner = None
     try:
+        # Held back until what is made (the copy, the inner run) is recorded for cleanup.
+        with _children.signals_blocked():
+            info = _policy.unmarked_interpreter(force=bool(os.environ.get(FORCE_COPY_ENV)))
+        if info["path"] is None:
+            if info["markings"].get("source"):
+                raise HostError("--pax-defaults: no unmarked interpreter copy can run here: %s"
+                                % info["reason"])
+            sys.stderr.write("memprobe: --pax-defaults: %s\n" % info["reason"])
+            return None
+        argv = [a for a in args.argv if a != "--pax-defaults"]
+        env = dict(os.environ)
+        env[UNMARKED_ENV] = os.path.realpath(sys.executable)
+        env.pop(FORCE_COPY_ENV, None)
+        cmd = [info["path"]] + _children.isolated_args(_children.import_path()) + argv
         with _children.signals_blocked():   # the inner run unblocks them first thing
-            inner = subprocess.Popen([info["path"]] + _children.isolated_args(_children.import_path())
-                                     + argv, env=env)
-        return _wait_forwarding(inner)
-    finally:
-        _policy.discard_unmarked(info)
-
-
-def _wait_forwarding(inner):
-    """Wait for the inner run; a signal that ends this process is passed on to it first,
-    so that it too kills its children and removes its files before the copy goes."""
-    try:
+            inner = subprocess.Popen(cmd, env=env)
         return inner.wait()
     except Terminated as exc:
-        try:
-            inner.send_signal(exc.signum)
-            inner.wait(timeout=_FORWARD_GRACE)
-        except subprocess.TimeoutExpired:
-            inner.kill()
-            inner.wait()
+        if inner is not None:
+            _forward(inner, exc.signum)
         raise
+    finally:
+        if info is not None:
+            _policy.discard_unmarked(info)
+
+
+def _forward(inner, signum):
+    """Pass the signal on and give the inner run time to kill its children and remove
+    its files; then it is killed."""
+    try:
+        inner.send_signal(signum)
+        inner.wait(timeout=_FORWARD_GRACE)
+    except subprocess.TimeoutExpired:
+        inner.kill()
+        inner.wait()
 
 
 def main(args):
