@@ -9,6 +9,7 @@ paused VM) is not counted against the children.
 """
 
 import contextlib
+import errno
 import json
 import os
 import select
@@ -34,6 +35,8 @@ PAUSE_SLACK = 0.25
 # directories (os.pathsep-joined) where memprobe and what it imports live.
 BOOTSTRAP = ("import sys; sys.path[:0] = sys.argv.pop(1).split(%r); "
              "from probe.cli import main; sys.exit(main())" % os.pathsep)
+
+_OUT_OF_RESOURCES = (errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE)
 
 # Read ends and pidfds the parent holds for running children: a forked child closes them.
 _HELD_FDS = set()
@@ -158,6 +161,8 @@ def start_spawn(task, arch_name, tmpdir=None):
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     except OSError as exc:
         _close_held(rfd)
+        if exc.errno in _OUT_OF_RESOURCES:
+            raise       # this host is short of something, not unable to spawn
         raise HostError("--isolation spawn cannot start %s: %s; use --isolation fork"
                         % (cmd[0], exc.strerror or exc))
     except BaseException:

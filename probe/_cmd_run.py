@@ -82,7 +82,8 @@ def _via_unmarked_copy(args):
         cmd = [info["path"]] + _children.isolated_args(_children.import_path()) + argv
         with _children.signals_blocked():   # the inner run unblocks them first thing
             inner = subprocess.Popen(cmd, env=env)
-        return inner.wait()
+        code = inner.wait()
+        return 128 - code if code < 0 else code    # killed by a signal: as a shell says it
     except Terminated as exc:
         if inner is not None:
             _forward(inner, exc.signum)

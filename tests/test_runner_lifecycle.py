@@ -130,6 +130,25 @@ def test_pax_defaults_forwards_the_signal_and_removes_the_copy(tmp_path, signame
     assert out == ""
 
 
+def test_pax_defaults_reports_an_inner_run_killed_by_a_signal_as_a_shell_does(tmp_path):
+    from _subreaper import children
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = memprobe_env(TMPDIR=str(tmp), MEMPROBE_TEST_FORCE_UNMARKED_COPY="1")
+    proc = subprocess.Popen(PARENT + ["run", "--pax-defaults", "--output", "-"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            cwd=str(tmp_path))
+    end, inner = time.monotonic() + 60, []
+    while not inner and time.monotonic() < end:       # the copy's check has no children
+        inner = [p for p in children(proc.pid) if children(p)]
+        time.sleep(0.001)
+    os.kill(inner[0], signal.SIGKILL)      # the inner run, from outside
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGKILL, err
+    assert out == b""
+    assert _tmp_entries(tmp) == [] or all(e.startswith("memprobe-run-") for e in _tmp_entries(tmp))
+
+
 # --- partial failure ----------------------------------------------------------------------------
 
 def test_no_descriptor_for_a_pipe_ends_the_run_with_one_line(tmp_path):
