@@ -113,7 +113,7 @@ def test_a_signal_kills_every_child_and_removes_temporary_files(tmp_path, signam
     assert not (tmp_path / "r.yaml").exists()
 
 
-@pytest.mark.parametrize("signame", ["TERM", "INT"])
+@pytest.mark.parametrize("signame", ["TERM", "HUP", "INT"])
 def test_pax_defaults_forwards_the_signal_and_removes_the_copy(tmp_path, signame):
     tmp = tmp_path / "tmp"
     tmp.mkdir()
