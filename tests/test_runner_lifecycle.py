@@ -161,7 +161,7 @@ def test_no_descriptor_for_a_pipe_ends_the_run_with_one_line(tmp_path):
     env = memprobe_env(TMPDIR=str(tmp), MEMPROBE_TEST_HANG="flip_rw_rx")
     got, out, err = under_subreaper(
         tmp_path, ["run", "--only"] + FOUR + ["--jobs", "4", "--timeout", "60", "--output", "-"],
-        env, "--nofile", str(_nofile_for_two_children()))
+        env, "--nofile", str(_nofile_for_two_children(tmp_path)))
     assert got["rc"] == 1, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Too many open files" in lines[0], err
@@ -170,7 +170,7 @@ def test_no_descriptor_for_a_pipe_ends_the_run_with_one_line(tmp_path):
     assert out == "" and _tmp_entries(tmp) == []
 
 
-def _nofile_for_two_children():
+def _nofile_for_two_children(tmp_path):
     """The descriptors open when the first probe is forked (its pipe included), plus one
     more child's pipe end and pidfd, plus one: too few for a third pipe."""
     code = ("import os, sys; sys.path.insert(0, %r)\n"
@@ -180,7 +180,7 @@ def _nofile_for_two_children():
             "from probe.cli import main\n"
             "main(['run', '--only', 'flip_rw_rx', '--output', '-'])\n" % ROOT)
     proc = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL)
+                          timeout=60, stdin=subprocess.DEVNULL, env=memprobe_env(TMPDIR=str(tmp_path)))
     return int(proc.stdout) + 3
 
 
