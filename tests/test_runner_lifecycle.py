@@ -53,7 +53,9 @@ def hostile_directory(tmp_path):
     (["--isolation", "spawn"], {}),
     (["--pax-defaults"], {"MEMPROBE_TEST_FORCE_UNMARKED_COPY": "1"}),
     (["--pax-defaults", "--isolation", "spawn"], {"MEMPROBE_TEST_FORCE_UNMARKED_COPY": "1"}),
-], ids=["spawn", "pax-defaults", "pax-defaults-spawn"])
+    # A wrapper before the interpreter, as the qemu-user rig's MEMPROBE_INTERPRETER has.
+    (["--isolation", "spawn"], {"MEMPROBE_INTERPRETER": "env %s" % sys.executable}),
+], ids=["spawn", "pax-defaults", "pax-defaults-spawn", "spawn-through-a-wrapper"])
 def test_child_interpreters_ignore_the_current_directory(tmp_path, reports, options, extra_env):
     work, marker = hostile_directory(tmp_path)
     env = memprobe_env(TMPDIR=str(tmp_path), **extra_env)
