@@ -4,12 +4,15 @@ import os
 import subprocess
 import sys
 
-from probe._errors import HostError, OutputError, UsageError
+from probe import _children
+from probe._errors import HostError, OutputError, Terminated, UsageError
 
 # Set in a run started through an unmarked interpreter copy: the original interpreter.
 UNMARKED_ENV = "MEMPROBE_UNMARKED_COPY_OF"
 # Test-only: make a copy even of an interpreter that carries no PaX markings.
 FORCE_COPY_ENV = "MEMPROBE_TEST_FORCE_UNMARKED_COPY"
+# Seconds the inner run of --pax-defaults gets to clean up after a forwarded signal.
+_FORWARD_GRACE = 30
 
 
 def add_probe_arguments(parser):
@@ -51,8 +54,9 @@ def _positive(text):
         value = float(text)
     except ValueError:
         raise UsageError("--timeout: %r is not a number" % text)
-    if not value > 0 or value != value or value == float("inf"):
-        raise UsageError("--timeout must be a positive number of seconds")
+    from probe._children import MAX_TIMEOUT
+    if not 0 < value <= MAX_TIMEOUT:      # also refuses nan and inf
+        raise UsageError("--timeout must be a positive number of seconds, at most %g" % MAX_TIMEOUT)
     return value
 
 
@@ -71,23 +75,47 @@ def collect(only=None, isolation="fork", timeout=10.0, arm_mode="arm", progress=
 
 def _via_unmarked_copy(args):
     """Re-run this command from an unmarked interpreter copy; None when the interpreter
-    has no markings (it already runs with the kernel's defaults)."""
+    has no markings (it already runs with the kernel's defaults). A signal that ends this
+    process is passed on to the run inside the copy, and the copy is removed."""
     from probe import _policy
-    info = _policy.unmarked_interpreter(force=bool(os.environ.get(FORCE_COPY_ENV)))
-    if info["path"] is None:
-        if info["markings"].get("source"):
-            raise HostError("--pax-defaults: no unmarked interpreter copy can run here: %s"
-                            % info["reason"])
-        sys.stderr.write("memprobe: --pax-defaults: %s\n" % info["reason"])
-        return None
-    argv = [a for a in args.argv if a != "--pax-defaults"]
-    env = dict(os.environ, **info["env"])
-    env[UNMARKED_ENV] = os.path.realpath(sys.executable)
-    env.pop(FORCE_COPY_ENV, None)
+    info = inner = None
     try:
-        return subprocess.call([info["path"], "-m", "probe"] + argv, env=env)
+        # Held back until what is made (the copy, the inner run) is recorded for cleanup.
+        with _children.signals_blocked():
+            info = _policy.unmarked_interpreter(force=bool(os.environ.get(FORCE_COPY_ENV)))
+        if info["path"] is None:
+            if info["markings"].get("source"):
+                raise HostError("--pax-defaults: no unmarked interpreter copy can run here: %s"
+                                % info["reason"])
+            sys.stderr.write("memprobe: --pax-defaults: %s\n" % info["reason"])
+            return None
+        argv = [a for a in args.argv if a != "--pax-defaults"]
+        env = dict(os.environ)
+        env[UNMARKED_ENV] = os.path.realpath(sys.executable)
+        env.pop(FORCE_COPY_ENV, None)
+        cmd = [info["path"]] + _children.isolated_args(_children.import_path()) + argv
+        with _children.signals_blocked():   # the inner run unblocks them first thing
+            inner = subprocess.Popen(cmd, env=env)
+        code = inner.wait()
+        return 128 - code if code < 0 else code    # killed by a signal: as a shell says it
+    except Terminated as exc:
+        if inner is not None:
+            _forward(inner, exc.signum)
+        raise
     finally:
-        _policy.discard_unmarked(info)
+        if info is not None:
+            _policy.discard_unmarked(info)
+
+
+def _forward(inner, signum):
+    """Pass the signal on and give the inner run time to kill its children and remove
+    its files; then it is killed."""
+    try:
+        inner.send_signal(signum)
+        inner.wait(timeout=_FORWARD_GRACE)
+    except subprocess.TimeoutExpired:
+        inner.kill()
+        inner.wait()
 
 
 def _default_path(report, fmt, only):

@@ -4,22 +4,19 @@ A crash, a kill or a hang of one probe is a result, never a failure of the run.
 """
 
 import errno
-import json
 import os
-import select
-import shlex
+import shutil
 import signal
-import subprocess
 import sys
-import time
+import tempfile
 
-from probe import _arch, _probes
+from probe import _arch, _children, _probes
 from probe._errors import HostError, UsageError
 from probe._platform import impl
 
 ISOLATIONS = ("fork", "spawn")
 DEFAULT_TIMEOUT = 10.0
-STDERR_KEEP = 2000
+MAX_TIMEOUT = _children.MAX_TIMEOUT
 FLIP_TASK = "measure:flip_cycle"
 
 
@@ -32,184 +29,78 @@ def detect_arch(arm_mode="arm"):
     return _arch.detect_name(machine, bits, sys.byteorder, abi, arm_mode)
 
 
-def worker_command():
-    """How to start a fresh interpreter running memprobe's worker.
-
-    Under qemu-user the guest cannot exec sys.executable itself; a rig says how to
-    start a guest interpreter in MEMPROBE_INTERPRETER (e.g. `qemu-aarch64 -L ROOT
-    ROOT/usr/bin/python3.11`); without it the platform module recovers the emulator's
-    command line where it can.
-    """
-    override = os.environ.get("MEMPROBE_INTERPRETER")
-    if override:
-        return shlex.split(override)
-    if not sys.executable:
-        raise HostError("--isolation spawn needs sys.executable, which is empty here; use --isolation fork")
-    return impl.interpreter_command()   # under qemu-user: the emulator's command line
-
-
-class _Child:
-    """A started task: its pid, the read end of its result pipe, maybe a stderr pipe."""
-
-    def __init__(self, pid, rfd, errfd=None, popen=None):
-        self.pid, self.rfd, self.errfd, self.popen = pid, rfd, errfd, popen
-
-
-def _start_fork(task, arch_name):
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never returns
-        os.close(rfd)
-        from probe import _worker
-        _worker.child_main(task, wfd, arch_name)
-    os.close(wfd)
-    return _Child(pid, rfd)
-
-
-def _start_spawn(task, arch_name):
-    rfd, wfd = os.pipe()
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-    cmd = worker_command() + ["-m", "probe", "_worker", task, "--fd", str(wfd),
-                              "--arch", arch_name or ""]
-    try:
-        popen = subprocess.Popen(cmd, pass_fds=(wfd,), stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    except OSError as exc:
-        os.close(rfd)
-        raise HostError("--isolation spawn cannot start %s: %s; use --isolation fork"
-                        % (cmd[0], exc.strerror or exc))
-    finally:
-        os.close(wfd)
-    return _Child(popen.pid, rfd, popen.stderr.fileno(), popen)
-
-
-class _Watch:
-    """One running child: its pipes, its exit, its deadline. Many can be watched at once."""
-
-    def __init__(self, child, timeout):
-        self.child = child
-        self.started = time.perf_counter()
-        self.deadline = time.monotonic() + timeout
-        self.open = [child.rfd] + ([child.errfd] if child.errfd is not None else [])
-        self.pidfd = _pidfd(child.pid)
-        self.chunks, self.err = [], b""
-        self.status = None
-        self.timed_out = False
-
-    def fds(self):
-        return self.open + ([self.pidfd] if self.pidfd is not None else [])
-
-    def on_ready(self, fd):
-        if fd == self.pidfd:
-            if not self.open:            # exited, and every pipe is drained
-                self.status = os.waitpid(self.child.pid, 0)[1]
-            return
-        data = os.read(fd, 65536)
-        if not data:
-            self.open.remove(fd)
-        elif fd == self.child.rfd:
-            self.chunks.append(data)
-        else:
-            self.err = (self.err + data)[-STDERR_KEEP:]
-
-    def poll(self):
-        """Timeouts, and reaping where there is no pidfd to wait on."""
-        if self.status is not None:
-            return
-        if time.monotonic() >= self.deadline:
-            self.timed_out = True
-            _kill(self.child.pid)
-            self.status = os.waitpid(self.child.pid, 0)[1]
-        elif not self.open and self.pidfd is None:
-            done, status = os.waitpid(self.child.pid, os.WNOHANG)
-            if done:
-                self.status = status
-
-    def result(self):
-        for fd in (self.pidfd, self.child.rfd):
-            if fd is not None:
-                os.close(fd)
-        if self.child.popen is not None:
-            self.child.popen.stderr.close()
-            self.child.popen.returncode = 0  # reaped by us; keep Popen.__del__ quiet
-        messages = []
-        for line in b"".join(self.chunks).splitlines():
-            try:
-                messages.append(json.loads(line))
-            except ValueError:
-                pass  # a line cut by a crash: the steps before it still count
-        return {"messages": messages, "status": self.status, "timed_out": self.timed_out,
-                "stderr": self.err.decode("utf-8", "replace").strip(),
-                "duration_ms": round((time.perf_counter() - self.started) * 1000, 3)}
-
-
 def watch(child, timeout):
     """Read one started child's messages until EOF or the deadline, reap it: the raw facts."""
-    w = _Watch(child, timeout)
-    while w.status is None:
-        _wait_any([w])
-    return w.result()
+    return _follow(lambda: child, timeout)
 
 
-def _pidfd(pid):
-    """A pollable handle that becomes readable when pid exits (Linux >= 5.3), or None."""
-    if not hasattr(os, "pidfd_open"):
-        return None
+def _follow(start, timeout):
+    watches = []
     try:
-        return os.pidfd_open(pid)
-    except OSError:   # old kernel, or an emulator without the syscall
-        return None
+        with _children.signals_blocked():   # until the watch exists, nothing may end the run
+            watches.append(_children.Watch(start(), timeout))
+        clock = _children.Clock()
+        while watches[0].status is None:
+            _children.wait_any(watches, clock)
+        return watches[0].result()
+    finally:
+        for w in watches:
+            w.abandon()
 
 
-def _kill(pid):
+def _start(task, arch_name, isolation, tmpdir=None):
+    start = _children.start_fork if isolation == "fork" else _children.start_spawn
     try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def _start(task, arch_name, isolation):
-    return (_start_fork if isolation == "fork" else _start_spawn)(task, arch_name)
+        return start(task, arch_name, tmpdir)
+    except OSError as exc:
+        # The harness itself ran out of something (EMFILE from pipe(), EAGAIN from fork):
+        # the run cannot go on, and the caller kills the children it already started.
+        raise HostError("cannot start a process for %s: %s" % (task, exc.strerror or exc)) from None
 
 
 def run_task(task, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT):
     """Run one probe or measurement in its own process; the raw facts, unclassified."""
-    return watch(_start(task, arch_name, isolation), timeout)
+    return _follow(lambda: _start(task, arch_name, isolation), timeout)
 
 
 def run_tasks(tasks, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT, jobs=1, done=None):
     """Run tasks, each in its own process, at most `jobs` at a time: {task: raw facts}.
-    Probes share nothing, so running two at once changes no verdict, only the wall time."""
+    Probes share nothing, so running two at once changes no verdict, only the wall time.
+
+    The children make their temporary files in a directory of this run, removed at the
+    end; whatever ends the run (a signal, a failure to start a child), no child survives it.
+    """
     pending, running, results = list(tasks), [], {}
-    while pending or running:
-        while pending and len(running) < jobs:
-            task = pending.pop(0)
-            running.append((task, _Watch(_start(task, arch_name, isolation), timeout)))
-        _wait_any([w for _, w in running])
-        for task, watch in [r for r in running if r[1].status is not None]:
-            running.remove((task, watch))
-            results[task] = watch.result()
-            if done:
-                done(task, results[task])
+    tmpdir = _run_tmpdir()
+    clock = _children.Clock()
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                task = pending.pop(0)
+                with _children.signals_blocked():   # see _follow
+                    running.append((task, _children.Watch(
+                        _start(task, arch_name, isolation, tmpdir), timeout)))
+            _children.wait_any([w for _, w in running], clock)
+            for task, w in [r for r in running if r[1].status is not None]:
+                running.remove((task, w))
+                results[task] = w.result()
+                if done:
+                    done(task, results[task])
+    finally:
+        for _, w in running:
+            w.abandon()
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
     return results
 
 
-def _wait_any(watches):
-    """Drive the watches until at least one has an exit status."""
-    while True:
-        for w in watches:
-            w.poll()
-        if any(w.status is not None for w in watches):
-            return
-        owner = {fd: w for w in watches for fd in w.fds()}
-        wait = min(w.deadline for w in watches) - time.monotonic()
-        if any(not w.open and w.pidfd is None for w in watches):
-            wait = min(wait, 0.001)       # polling waitpid: no handle to sleep on
-        ready, _, _ = select.select(list(owner), [], [], max(wait, 0))
-        for fd in ready:
-            owner[fd].on_ready(fd)
+def _run_tmpdir():
+    """A directory in $TMPDIR (so on the same mount: the same verdicts) for the children's
+    files; None where it cannot be made, and the probes then report $TMPDIR's own refusal."""
+    try:
+        return tempfile.mkdtemp(prefix="memprobe-run-")
+    except OSError:
+        return None
 
 
 def signal_name(num):
@@ -323,8 +214,8 @@ def run_all(only=None, isolation="fork", timeout=DEFAULT_TIMEOUT, arm_mode="arm"
     """Run the selected probes, each isolated. -> (arch_name, {id: verdict}, measurements)"""
     if isolation not in ISOLATIONS:
         raise UsageError("--isolation must be one of %s" % ", ".join(ISOLATIONS))
-    if not timeout > 0:
-        raise UsageError("--timeout must be a positive number of seconds")
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise UsageError("--timeout must be a positive number of seconds, at most %g" % MAX_TIMEOUT)
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
@@ -397,3 +288,8 @@ def measure_flip(arch_name, results, isolation, timeout):
         return {"outcome": "error", "median_ns": None, "cycles": None, "detail": verdict["detail"]}
     return {"outcome": "measured", "median_ns": got["median_ns"], "cycles": got["cycles"],
             "detail": "median of %d RW->RX->RW mprotect cycles on one page" % got["cycles"]}
+
+
+# Kept under their old names for callers that start a child themselves.
+_Child = _children.Child
+worker_command = _children.worker_command

@@ -7,10 +7,13 @@ does not pay for the collector tools.
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 
 from probe import __version__
-from probe._errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, MemprobeError
+from probe._errors import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_SIGNAL_BASE, EXIT_USAGE,
+                           STOP_SIGNALS, MemprobeError, Terminated)
 
 # name -> (module, one-line help). Order is the order of `memprobe --help`.
 COMMANDS = {
@@ -35,7 +38,7 @@ exit codes:
   2   diff: the reports differ; check: some expectation does not hold
   3   check: some expectation could not be decided (skipped/unknown)
   70  internal error in memprobe (set MEMPROBE_DEBUG=1 for a traceback)
-  130 interrupted
+  129 ended by SIGHUP, 130 by SIGINT (Ctrl-C), 143 by SIGTERM (128 + the signal)
 """
 
 
@@ -80,13 +83,52 @@ def _load(modname):
         raise
 
 
+def _on_stop_signal(signum, frame):
+    # A second signal must not cut the cleanup short: it is bounded (SIGKILL and reap).
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+def _catch_stop_signals(command):
+    """For `run`, which has children and files to clean up: turn the stop signals into
+    Terminated; one that was ignored when we started (nohup) stays ignored.
+    -> the previous handlers, to put back."""
+    if hasattr(signal, "pthread_sigmask"):
+        # A parent may have started us with them blocked while it forked (see _children).
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    previous = {}
+    if command != "run" or threading.current_thread() is not threading.main_thread():
+        return previous
+    for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) in (signal.SIG_DFL, signal.default_int_handler):
+            previous[sig] = signal.signal(sig, _on_stop_signal)
+    return previous
+
+
+def _command(argv):
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first if first in COMMANDS else None
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     from probe import _output
     _output.guard_standard_fds()
+    previous = _catch_stop_signals(_command(argv))
+    try:
+        return _main(argv)
+    except Terminated as exc:
+        sys.stderr.write("memprobe: stopped by %s\n" % signal.Signals(exc.signum).name)
+        return EXIT_SIGNAL_BASE + exc.signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv):
     # Build only the sub-parser that will run: keeps start-up cheap.
-    only = next((a for a in argv if not a.startswith("-")), None)
-    only = only if only in COMMANDS else None
+    only = _command(argv)
     try:
         parser = _build_parser(only)
         args = parser.parse_args(argv)
@@ -104,6 +146,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         sys.stderr.write("memprobe: interrupted\n")
         return EXIT_INTERRUPTED
+    except MemoryError:
+        # Out of memory in memprobe's own bookkeeping: whatever was started is gone by now.
+        sys.stderr.write("memprobe: error: out of memory\n")
+        return EXIT_USAGE
     except BrokenPipeError:
         # The reader left early (`memprobe show | head`): no message, as such readers expect,
         # but not success either, since what it got was cut.

@@ -241,6 +241,7 @@ def test_default_report_path_is_written_atomically(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["run", "--only", "nope"], "unknown probe id(s): nope"),
     (["run", "--timeout", "-1"], "--timeout must be a positive number"),
+    (["run", "--timeout", "1e10"], "at most 86400"),
     (["run", "--timeout", "abc"], "is not a number"),
     (["run", "--isolation", "thread"], "invalid choice"),
     (["run", "--jobs", "0"], "--jobs must be at least 1"),

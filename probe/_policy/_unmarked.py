@@ -51,19 +51,28 @@ def _noexec_dirs(dirs):
 
 
 def child_env(base=None):
-    """Environment for a child run through the copy: the copy is not beside its standard
-    library, so point it at this interpreter's prefix and import path."""
+    """Environment for a child run through the copy. The copy finds its standard library
+    through the pyvenv.cfg written beside it, which also holds under -I; PYTHONHOME and
+    PYTHONPATH still say the same for a copy run without -I."""
     env = dict(os.environ if base is None else base)
     env["PYTHONHOME"] = "%s%s%s" % (sys.base_prefix, os.pathsep, sys.base_exec_prefix)
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     return env
 
 
+def _write_venv_cfg(directory, exe):
+    """Tell a copy in `directory` where its standard library is: the copy is not beside it.
+    Read by the interpreter even under -I, unlike PYTHONHOME."""
+    with open(os.path.join(directory, "pyvenv.cfg"), "w") as f:
+        f.write("home = %s\ninclude-system-site-packages = true\nversion = %d.%d.%d\n"
+                % ((os.path.dirname(exe),) + tuple(sys.version_info[:3])))
+
+
 def unmarked_interpreter(executable=None, directory=None, force=False, verify=True):
     """A copy of the interpreter without PaX markings.
 
     Returns {'path': copy or None, 'dir': directory to remove afterwards (see discard),
-    'env': environment to run the copy with, 'markings': what the original carries,
+    'env': environment to run the copy with (without -I), 'markings': what the original carries,
     'pax_status_line': the copy's PaX: line (when verified, on a PaX kernel),
     'reason': why there is no copy (path None) or None}.
 
@@ -110,19 +119,26 @@ def unmarked_interpreter(executable=None, directory=None, force=False, verify=Tr
             with open(path, "wb") as f:
                 f.write(data)
             os.chmod(path, 0o755)
+            _write_venv_cfg(tmp, exe)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             failures.append("cannot write %s: %s" % (path, exc.strerror))
             continue
+        except BaseException:     # a signal: leave no copy behind
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         env = child_env()
         if verify:
             try:
-                proc = subprocess.run([path, "-c", _CHECK], capture_output=True, text=True,
-                                      env=env, timeout=30)
+                proc = subprocess.run([path, "-I", "-c", _CHECK], capture_output=True, text=True,
+                                      timeout=30)
             except (OSError, subprocess.SubprocessError) as exc:
                 shutil.rmtree(tmp, ignore_errors=True)
                 failures.append("the copy in %s cannot run: %s" % (d, exc))
                 continue
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
             if proc.returncode != 0:
                 shutil.rmtree(tmp, ignore_errors=True)
                 failures.append("the copy in %s exits with %d: %s" % (
