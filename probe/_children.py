@@ -13,9 +13,7 @@ import errno
 import json
 import os
 import select
-import shlex
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -72,6 +70,7 @@ def worker_command():
     """
     override = os.environ.get("MEMPROBE_INTERPRETER")
     if override:
+        import shlex
         return shlex.split(override)
     if not sys.executable:
         raise HostError("--isolation spawn needs sys.executable, which is empty here; use --isolation fork")
@@ -150,6 +149,7 @@ def start_fork(task, arch_name, tmpdir=None):
 def start_spawn(task, arch_name, tmpdir=None):
     """Start a fresh interpreter running `task` (as start_fork, with signals_blocked():
     the worker inherits the mask and unblocks them first thing)."""
+    import subprocess   # spawn only: a fork run does without it
     rfd, wfd = _pipe()
     env = dict(os.environ)
     if tmpdir:

@@ -1,7 +1,6 @@
 """`memprobe run`: probe this host, print the report and write it to reports/."""
 
 import os
-import subprocess
 import sys
 
 from probe import _children
@@ -60,12 +59,20 @@ def _positive(text):
     return value
 
 
-def collect(only=None, isolation="fork", timeout=10.0, arm_mode="arm", progress=None, jobs=None):
-    """Run the probes, detect the policies in force, attribute; the complete report dict."""
+def collect(only=None, isolation="fork", timeout=10.0, arm_mode="arm", progress=None, jobs=None,
+            prepare=None):
+    """Run the probes, detect the policies in force, attribute; the complete report dict.
+    `prepare`: more of the parent's own work (e.g. loading the report writer), done, with
+    the policy detection, while the probe children run."""
     from probe import _attribution, _policy, _report, _runner
+    extra = {}
+
+    def meanwhile():   # reads only the host's settings: the children's work does not change them
+        extra["policies"] = _policy.detect()
+        if prepare:
+            prepare()
     arch_name, probes, measurements = _runner.run_all(only, isolation, timeout, arm_mode, progress,
-                                                      jobs)
-    extra = {"policies": _policy.detect()}
+                                                      jobs, meanwhile)
     report = _report.build_report(arch_name, probes, measurements, isolation, timeout, extra)
     if os.environ.get(UNMARKED_ENV):
         report["process"]["unmarked_copy_of"] = os.environ[UNMARKED_ENV]
@@ -77,6 +84,7 @@ def _via_unmarked_copy(args):
     """Re-run this command from an unmarked interpreter copy; None when the interpreter
     has no markings (it already runs with the kernel's defaults). A signal that ends this
     process is passed on to the run inside the copy, and the copy is removed."""
+    import subprocess
     from probe import _policy
     info = inner = None
     try:
@@ -110,6 +118,7 @@ def _via_unmarked_copy(args):
 def _forward(inner, signum):
     """Pass the signal on and give the inner run time to kill its children and remove
     its files; then it is killed."""
+    import subprocess
     try:
         inner.send_signal(signum)
         inner.wait(timeout=_FORWARD_GRACE)
@@ -145,7 +154,9 @@ def main(args):
         from probe import _like_unit
         report = _like_unit.collect(args)
     else:
-        report = collect(args.only, args.isolation, args.timeout, args.arm_mode, jobs=args.jobs)
+        prepare = _report.load_yaml if fmt == "yaml" else None
+        report = collect(args.only, args.isolation, args.timeout, args.arm_mode, jobs=args.jobs,
+                         prepare=prepare)
     if args.redact:
         report = _redact.redact_report(report, key=redaction_key)
     text = _report.dumps(report, fmt)

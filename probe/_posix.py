@@ -5,8 +5,6 @@ probes that need something more say `skipped` with the reason.
 """
 
 import os
-import platform
-import socket
 import sys
 
 try:  # imported up front: a forked probe child must not need the file system to import
@@ -19,10 +17,9 @@ SKIP_NO_PERSONALITY = "personality(2) is Linux-only"
 
 
 def hostname():
-    try:
-        return socket.gethostname().split(".")[0] or "unknown"
-    except OSError:
-        return "unknown"
+    # uname's nodename is what gethostname() returns (C libraries implement one with the
+    # other), without importing the socket module into every run.
+    return os.uname().nodename.split(".")[0] or "unknown"
 
 
 def uname():
@@ -31,6 +28,10 @@ def uname():
 
 
 def python_info():
+    if sys.implementation.name == "cpython":
+        # What the platform module would parse out of sys.version, without importing it.
+        return {"implementation": "CPython", "version": sys.version.split()[0]}
+    import platform
     return {"implementation": platform.python_implementation(), "version": platform.python_version()}
 
 
@@ -65,10 +66,12 @@ def _provenance(detected):
 
 
 def distribution():
+    import platform
     return {"id": None, "name": platform.system() or None, "version": platform.release() or None}
 
 
 def libc_info():
+    import platform
     name, version = platform.libc_ver()
     return {"name": name or None, "version": version or None}
 

@@ -1,11 +1,11 @@
 """Build, serialise and atomically write a report (schema version 1)."""
 
-import datetime
 import json
 import os
 import re
 import struct
 import sys
+import time
 
 from probe import __version__, _libc
 from probe._platform import OS_NAME, impl
@@ -14,7 +14,7 @@ from probe._summary import CAPABILITIES, summarise  # noqa: F401 - re-exported
 SCHEMA_VERSION = 1
 
 def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def host_section(arch_name):
@@ -67,9 +67,18 @@ def build_report(arch_name, probes, measurements, isolation, timeout, extra=None
 
 # --- serialisation ----------------------------------------------------------
 
+def load_yaml():
+    """Import PyYAML now (a run does it while its probes run); the dumper to use, None when
+    PyYAML is missing (dumps() then says so)."""
+    try:
+        return _dumper()
+    except ImportError:
+        return None
+
+
 def _dumper():
     import yaml
-    return getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return getattr(yaml, "CSafeDumper", yaml.SafeDumper)   # the C emitter when built with libyaml
 
 
 def escape_undecodable(value):
