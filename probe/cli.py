@@ -153,6 +153,7 @@ def _main(argv):
     except BrokenPipeError:
         # The reader left early (`memprobe show | head`): no message, as such readers expect,
         # but not success either, since what it got was cut.
+        from probe import _output
         _output.silence_stdout()
         return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a line
