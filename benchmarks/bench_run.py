@@ -2,14 +2,17 @@
 
     python benchmarks/bench_run.py [--repeat N]
 
-1. median wall time of a full `memprobe run --output - --quiet` / median wall time of
+1. median wall time of a full `memprobe run --output - --quiet` (the console script's
+   code, run from this checkout) / median wall time of
    paxtest's 15 memory-protection binaries run one after another (target <= 2.0); paxtest
    is found in /usr/lib/paxtest (or $MEMPROBE_PAXTEST_DIR), installed with apt-get when
    missing and run as root, and otherwise replaced, with a line saying so, by the
    interpreter baseline `python -I -c "import yaml, psutil, ctypes"`; that one is
    measured too, interleaved with the others;
-2. peak RSS of a full run beside a paxtest binary's (os.wait4's ru_maxrss: the largest of
-   the process and the children it reaped);
+2. peak RSS of a full run beside a paxtest binary's, as GNU time reports it (%M): a
+   process started from this one would count this interpreter's own peak in its
+   ru_maxrss (Linux carries it over exec), which dwarfs a small C program's; without GNU
+   time, os.wait4's ru_maxrss of the run alone;
 3. isolation cost per probe in fork mode (target <= 2 ms): the wall time of running every
    probe, each in its own forked child, divided by the number of probes, one at a time
    and with the default --jobs; and the latency of one isolated probe (an isolated map_rx
@@ -29,6 +32,11 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+# `memprobe run --output - --quiet` as the installed console script runs it (from this
+# checkout: PYTHONPATH), without the runpy machinery that `python -m probe` adds.
+RUN_ARGS = ["-c", "import sys; from probe.cli import main; sys.exit(main())",
+            "run", "--output", "-", "--quiet"]
 
 # paxtest's memory-protection tests (its address-randomisation ones measure something else).
 PAXTEST_BINARIES = ("anonmap", "execbss", "execdata", "execheap", "execstack", "mprotanon",
@@ -79,6 +87,38 @@ def find_paxtest():
     return None, "paxtest could not be installed with apt-get: %s" % why
 
 
+def gnu_time():
+    """GNU time's path, or None (BusyBox and shell keywords have no -f %M)."""
+    path = shutil.which("time")
+    if not path:
+        return None
+    proc = subprocess.run([path, "--version"], capture_output=True, text=True)
+    return path if "GNU" in proc.stdout + proc.stderr else None
+
+
+def peak_rss(timer, cmd, env):
+    """Peak RSS (KiB) of cmd and the children it reaped, measured by GNU time."""
+    import tempfile
+    with tempfile.NamedTemporaryFile("r") as out:
+        subprocess.run([timer, "-f", "%M", "-o", out.name] + cmd, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        return int(out.read().split()[-1])
+
+
+def rss_figures(env, paxtest):
+    """{"run": KiB, "paxtest": KiB} measured by GNU time; {} without it."""
+    timer = gnu_time()
+    if not timer:
+        return {}
+    run_cmd = [sys.executable] + RUN_ARGS
+    out = {"run": max(peak_rss(timer, run_cmd, env) for _ in range(3))}
+    if paxtest:
+        pax_env = dict(env, LD_LIBRARY_PATH=paxtest, PAXTEST_MODE="0")
+        out["paxtest"] = max(peak_rss(timer, [os.path.join(paxtest, name)], pax_env)
+                             for name in PAXTEST_BINARIES)
+    return out
+
+
 def paxtest_sequence(directory, env):
     """Wall time of the 15 binaries run one after another, and the largest peak RSS."""
     env = dict(env, LD_LIBRARY_PATH=directory, PAXTEST_MODE="0")   # as the paxtest script does
@@ -93,7 +133,7 @@ def paxtest_sequence(directory, env):
 def side_by_side(repeat, env, paxtest):
     """Interleaved runs (same machine state for each): {name: ([seconds], max RSS KiB)}."""
     py = sys.executable
-    commands = {"run": lambda: wall([py, "-m", "probe", "run", "--output", "-", "--quiet"], env),
+    commands = {"run": lambda: wall([py] + RUN_ARGS, env),
                 "interp": lambda: wall([py, "-I", "-c", "import yaml, psutil, ctypes"], env)}
     if paxtest:
         commands["paxtest"] = lambda: paxtest_sequence(paxtest, env)
@@ -171,6 +211,7 @@ def main():
     load_before = os.getloadavg()[0]
     figures = side_by_side(args.repeat, env, paxtest)
     load_after = os.getloadavg()[0]
+    measured_rss = rss_figures(env, paxtest)
     per_probe, isolated, inproc, fork, probe_count = isolation_figures(args.repeat)
     detect_ms = detection_ms()
 
@@ -199,10 +240,14 @@ def main():
           " a bare fork()+_exit()+waitpid() alone: %.2f ms)"
           % ((isolated - inproc) * 1000, isolated * 1000, inproc * 1000, fork * 1000))
     print("  policy detection (all detectors, warm): median %.2f ms" % detect_ms)
-    print("  peak RSS of a full run: %.1f MiB (max over runs)" % (rss["run"] / 1024))
+    if not measured_rss:
+        print("  peak RSS of a full run: %.1f MiB (os.wait4, max over runs; no GNU time here to "
+              "measure paxtest's)" % (rss["run"] / 1024))
+        return
+    print("  peak RSS of a full run: %.1f MiB (GNU time, max of 3 runs)" % (measured_rss["run"] / 1024))
     if paxtest:
-        print("  peak RSS of a paxtest binary: %.1f MiB (max over binaries and runs)"
-              % (rss["paxtest"] / 1024))
+        print("  peak RSS of a paxtest binary: %.1f MiB (GNU time, max over the 15); ratio %.1f"
+              % (measured_rss["paxtest"] / 1024, measured_rss["run"] / measured_rss["paxtest"]))
 
 
 if __name__ == "__main__":
