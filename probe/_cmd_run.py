@@ -59,20 +59,12 @@ def _positive(text):
     return value
 
 
-def collect(only=None, isolation="fork", timeout=10.0, arm_mode="arm", progress=None, jobs=None,
-            prepare=None):
-    """Run the probes, detect the policies in force, attribute; the complete report dict.
-    `prepare`: more of the parent's own work (e.g. loading the report writer), done, with
-    the policy detection, while the probe children run."""
+def collect(only=None, isolation="fork", timeout=10.0, arm_mode="arm", progress=None, jobs=None):
+    """Run the probes, detect the policies in force, attribute; the complete report dict."""
     from probe import _attribution, _policy, _report, _runner
-    extra = {}
-
-    def meanwhile():   # reads only the host's settings: the children's work does not change them
-        extra["policies"] = _policy.detect()
-        if prepare:
-            prepare()
     arch_name, probes, measurements = _runner.run_all(only, isolation, timeout, arm_mode, progress,
-                                                      jobs, meanwhile)
+                                                      jobs)
+    extra = {"policies": _policy.detect()}
     report = _report.build_report(arch_name, probes, measurements, isolation, timeout, extra)
     if os.environ.get(UNMARKED_ENV):
         report["process"]["unmarked_copy_of"] = os.environ[UNMARKED_ENV]
@@ -154,9 +146,7 @@ def main(args):
         from probe import _like_unit
         report = _like_unit.collect(args)
     else:
-        prepare = _report.load_yaml if fmt == "yaml" else None
-        report = collect(args.only, args.isolation, args.timeout, args.arm_mode, jobs=args.jobs,
-                         prepare=prepare)
+        report = collect(args.only, args.isolation, args.timeout, args.arm_mode, jobs=args.jobs)
     if args.redact:
         report = _redact.redact_report(report, key=redaction_key)
     text = _report.dumps(report, fmt)

@@ -67,15 +67,6 @@ def build_report(arch_name, probes, measurements, isolation, timeout, extra=None
 
 # --- serialisation ----------------------------------------------------------
 
-def load_yaml():
-    """Import PyYAML now (a run does it while its probes run); the dumper to use, None when
-    PyYAML is missing (dumps() then says so)."""
-    try:
-        return _dumper()
-    except ImportError:
-        return None
-
-
 def _dumper():
     import yaml
     return getattr(yaml, "CSafeDumper", yaml.SafeDumper)   # the C emitter when built with libyaml

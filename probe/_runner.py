@@ -62,12 +62,9 @@ def run_task(task, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT):
     return _follow(lambda: _start(task, arch_name, isolation), timeout)
 
 
-def run_tasks(tasks, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT, jobs=1, done=None,
-              meanwhile=None):
+def run_tasks(tasks, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT, jobs=1, done=None):
     """Run tasks, each in its own process, at most `jobs` at a time: {task: raw facts}.
     Probes share nothing, so running two at once changes no verdict, only the wall time.
-    `meanwhile` (called once, after the first children have started) is the parent's own
-    work, done while it would otherwise only wait for them.
 
     The children make their temporary files in a directory of this run, removed at the
     end; whatever ends the run (a signal, a failure to start a child), no child survives it.
@@ -82,9 +79,6 @@ def run_tasks(tasks, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT, jobs=
                 with _children.signals_blocked():   # see _follow
                     running.append((task, _children.Watch(
                         _start(task, arch_name, isolation, tmpdir), timeout)))
-            if meanwhile:
-                meanwhile, work = None, meanwhile
-                work()
             _children.wait_any([w for _, w in running], clock)
             for task, w in [r for r in running if r[1].status is not None]:
                 running.remove((task, w))
@@ -96,8 +90,6 @@ def run_tasks(tasks, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT, jobs=
             w.abandon()
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
-    if meanwhile:   # nothing was run
-        meanwhile()
     return results
 
 
@@ -217,9 +209,8 @@ def default_jobs():
 
 
 def run_all(only=None, isolation="fork", timeout=DEFAULT_TIMEOUT, arm_mode="arm", progress=None,
-            jobs=None, meanwhile=None):
-    """Run the selected probes, each isolated. -> (arch_name, {id: verdict}, measurements)
-    `meanwhile`: see run_tasks; never during the flip measurement, which runs alone."""
+            jobs=None):
+    """Run the selected probes, each isolated. -> (arch_name, {id: verdict}, measurements)"""
     if isolation not in ISOLATIONS:
         raise UsageError("--isolation must be one of %s" % ", ".join(ISOLATIONS))
     if not 0 < timeout <= MAX_TIMEOUT:
@@ -247,7 +238,7 @@ def run_all(only=None, isolation="fork", timeout=DEFAULT_TIMEOUT, arm_mode="arm"
         if progress:
             progress(task, results[task])
 
-    run_tasks(to_run, arch_name, isolation, timeout, jobs, done, meanwhile)
+    run_tasks(to_run, arch_name, isolation, timeout, jobs, done)
     ordered = {p.id: results[p.id] for p in selected}      # registry order, whatever finished first
     # Measured alone, after the probes: a concurrent probe would disturb the timing.
     measurements = {"flip_cycle_ns": measure_flip(arch_name, ordered, isolation, timeout)}

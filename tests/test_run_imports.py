@@ -1,4 +1,4 @@
-"""What a plain `memprobe run` loads, and the parent work it does while its probes run.
+"""What a plain `memprobe run` loads.
 
 A run pays for every module it imports (start-up is most of its cost), so on Linux it
 must not import psutil (only the BSDs read memory maps through it), nor any collector
@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from probe import _children, _runner, cli
+from probe import cli
 from conftest import ROOT, memprobe_env
 
 # Runs the CLI in this interpreter, then prints every module it loaded on stdout.
@@ -64,21 +64,3 @@ def test_collector_modules_are_known():
     for module in _collector_modules():
         assert os.path.exists(os.path.join(ROOT, *module.split("."))) or \
             os.path.exists(os.path.join(ROOT, *module.split(".")) + ".py"), module
-
-
-def test_meanwhile_runs_once_while_children_run():
-    seen = []
-
-    def meanwhile():
-        seen.append(len(_children._HELD_FDS))   # the running children's pipes and pidfds
-    tasks = ["map_rx", "flip_rw_rx", "map_rwx"]
-    results = _runner.run_tasks(tasks, _runner.detect_arch(), "fork", 10.0, 2,
-                                meanwhile=meanwhile)
-    assert set(results) == set(tasks)
-    assert len(seen) == 1 and seen[0] > 0
-
-
-def test_meanwhile_runs_even_with_nothing_to_run():
-    seen = []
-    assert _runner.run_tasks([], _runner.detect_arch(), meanwhile=lambda: seen.append(1)) == {}
-    assert seen == [1]
