@@ -15,10 +15,9 @@ Where a seccomp filter is attached the flip comes last: the filter may kill the 
 from __future__ import annotations
 
 import os
-import tempfile
 from types import ModuleType
 
-from probe import _arch, _libc
+from probe import _arch, _children, _libc
 from probe._context import ORIGINAL, SETUP, Context, SetupFailed, WrongValue, describe
 from probe._libc import MAP_PRIVATE, PAGESIZE, RW, RX
 
@@ -31,7 +30,11 @@ class WayFailed(Exception):
 
 def temp_fd(content: bytes) -> int:
     """An unlinked temporary file in $TMPDIR holding content: nothing stays behind."""
-    fd, path = tempfile.mkstemp(prefix="memprobe-")
+    if _children.child_tmpdir:      # a forked child: in its run's directory
+        fd, path = _children.make_temp_file(_children.child_tmpdir, "memprobe-")
+    else:                            # a spawned worker (TMPDIR is its run's directory), a test
+        import tempfile
+        fd, path = tempfile.mkstemp(prefix="memprobe-")
     try:
         os.unlink(path)
         os.write(fd, content)

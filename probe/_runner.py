@@ -5,10 +5,8 @@ A crash, a kill or a hang of one probe is a result, never a failure of the run.
 
 import errno
 import os
-import shutil
 import signal
 import sys
-import tempfile
 
 from probe import _arch, _children, _probes
 from probe._errors import HostError, UsageError
@@ -49,6 +47,8 @@ def _follow(start, timeout):
 
 def _start(task, arch_name, isolation, tmpdir=None):
     start = _children.start_fork if isolation == "fork" else _children.start_spawn
+    if tmpdir is None and isolation == "fork":
+        import tempfile  # noqa: F401 - the child makes its files with it, and must not import
     try:
         return start(task, arch_name, tmpdir)
     except OSError as exc:
@@ -89,6 +89,7 @@ def run_tasks(tasks, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT, jobs=
         for _, w in running:
             w.abandon()
         if tmpdir:
+            import shutil   # only now: see _children.default_tmpdir
             shutil.rmtree(tmpdir, ignore_errors=True)
     return results
 
@@ -97,7 +98,7 @@ def _run_tmpdir():
     """A directory in $TMPDIR (so on the same mount: the same verdicts) for the children's
     files; None where it cannot be made, and the probes then report $TMPDIR's own refusal."""
     try:
-        return tempfile.mkdtemp(prefix="memprobe-run-")
+        return _children.make_temp_dir("memprobe-run-")
     except OSError:
         return None
 
@@ -250,7 +251,6 @@ def _preload():
     starts with it instead of paying for it again (the fork overhead target is ~1 ms)."""
     import faulthandler  # noqa: F401
     import resource  # noqa: F401
-    import tempfile  # noqa: F401
     import gc
     from probe import _libc, _worker  # noqa: F401
     _libc.libc()
