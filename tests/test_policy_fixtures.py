@@ -18,10 +18,11 @@ import os
 import pytest
 import yaml
 
-from probe import _attribution, _schema
-from probe._policy import detect
+from probe.attribution import attribute as _attribution
+from probe.report import validator as _schema
+from probe.policy import detect
 
-from _policy_samples import expand
+from helpers.policy_samples import expand
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 TREES = sorted(d for d in os.listdir(FIXTURES)
@@ -149,7 +150,7 @@ def test_freebsd_wxneeded_interpreter(tmp_path):
 
 def test_openbsd_wxneeded_interpreter_on_a_wxallowed_mount(tmp_path):
     from test_policy_parse import make_elf
-    from probe._policy._parse import PT_OPENBSD_WXNEEDED
+    from probe.policy.markings import PT_OPENBSD_WXNEEDED
     root = _tree_with_exe(tmp_path, "openbsd7", make_elf(64, "little", osabi=12,
                                                           phdrs=[(PT_OPENBSD_WXNEEDED, 0)]))
     got = detect(root=root)["openbsd_wx"]

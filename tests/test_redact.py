@@ -17,7 +17,8 @@ import yaml
 
 from conftest import CONFINE, ROOT, memprobe_env, run_cli
 from test_run_default_path import shared_dir  # noqa: F401  (a fixture)
-from probe import _redact, _schema
+from probe.report import redact as _redact
+from probe.report import validator as _schema
 
 HOST = "alice-laptop"
 USER = "bob-the-user"
@@ -25,7 +26,7 @@ KEY = b"0123456789abcdef0123456789abcdef"
 
 
 def _expected_pseudonym(hostname, key=KEY):
-    # Recomputed here from the documented recipe, not through probe._redact.
+    # Recomputed here from the documented recipe, not through probe.report.redact.
     message = b"memprobe hostname pseudonym v1\0" + hostname.encode()
     return "host-" + hmac.new(key, message, hashlib.sha256).hexdigest()[:12]
 

@@ -1,6 +1,6 @@
 """`--only` accumulates, and subset or confined runs never replace the full report at the
 default path: they get a name of their own and say so on stderr. Confinement is real
-(tests/_confine.py, setarch), not mocked."""
+(tests/helpers/confine.py, setarch), not mocked."""
 
 import glob
 import json
@@ -135,7 +135,8 @@ def test_pax_defaults_copy_gets_its_own_name(tmp_path):
 
 
 def test_naming_every_probe_is_a_full_run(tmp_path):
-    from probe import _probes, _report_name
+    from probe.engine import probes as _probes
+    from probe.report import report_name as _report_name
     every = [p.id for p in _probes.REGISTRY]
     report = {"host": {"os": "linux", "arch": "x86_64", "machine": "x86_64", "hostname": "h"},
               "process": {"euid": 0, "seccomp_mode": 0, "mdwe": 0, "personality": "0x00000000"}}

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 py=${PYTHON:-python3}
-arch=$($py -c 'from probe import _runner; print(_runner.detect_arch())')
+arch=$($py -c 'from probe.engine import runner as _runner; print(_runner.detect_arch())')
 run() {  # name, note, confinement options...
     local name=$1 note=$2; shift 2
     MEMPROBE_PROVENANCE_NOTE="$note" $py tests/_confine.py "$@" -- \

@@ -15,9 +15,9 @@ could not tell). Probes that separate mechanisms (map_rx, mprotect_rx_noop) refi
 
 import re
 
-from probe._mechanisms import (  # noqa: F401 - re-exported: the attribution API
+from probe.mechanisms import (  # noqa: F401 - re-exported: the attribution API
     ACTIVE, INACTIVE, MECH_OSES, MECHANISMS, PATH_ROLE, UNSURE, Facts, status_of, _pax_scope)
-from probe._strategies import (  # noqa: F401 - re-exported: the attribution API
+from probe.attribution.strategies import (  # noqa: F401 - re-exported: the attribution API
     FIX_HINTS, STRATEGIES, recommendation, strategies)
 
 # What memory each probe works on: the rules of SELinux, noexec mounts and MDWE differ
@@ -351,6 +351,6 @@ def attribute(report):
     report["strategies"] = strats
     report["recommendation"] = recommendation(report, strats)
     if isinstance(report.get("summary"), dict) and isinstance(report.get("probes"), dict):
-        from probe._summary import summarise
+        from probe.attribution.summary import summarise
         report["summary"] = summarise(report["probes"], report.get("policies"))
 

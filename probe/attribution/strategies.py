@@ -5,7 +5,7 @@
 Pure functions of the report dict.
 """
 
-from probe._mechanisms import MECHANISMS, sigkill_is_pax
+from probe.mechanisms import MECHANISMS, sigkill_is_pax
 
 FIX_HINTS = {
     "mdwe": "start the program without PR_SET_MDWE / MemoryDenyWriteExecute= (it cannot be undone in-process)",

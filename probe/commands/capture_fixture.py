@@ -12,8 +12,9 @@ import datetime
 import os
 import sys
 
-from probe._errors import InputError
-from probe._policy import Source, Unavailable, _parse, detect
+from probe.errors import InputError
+from probe.policy import Source, Unavailable, detect
+from probe.policy import markings as _markings
 
 LINUX_FILES = ("/proc/self/status", "/proc/self/mountinfo", "/proc/self/personality",
                "/proc/sys/vm/memfd_noexec", "/proc/sys/kernel/pax/softmode",
@@ -60,7 +61,7 @@ def capture(target, description="", src=None):
         _capture_bsd(src, w, calls)
     try:
         data = src.exe_header()
-        size = _parse.elf_header_size(data)
+        size = _markings.elf_header_size(data)
         if size:
             w.write_bytes("/proc/self/exe", data[:size])
     except Unavailable:
@@ -104,7 +105,7 @@ def _capture_linux(src, w, calls):
             else:
                 w.write_text(marker, "")
     _capture_config(src, w)
-    from probe._policy._linux import _live_mdwe, _read_xattr
+    from probe.policy.linux import _live_mdwe, _read_xattr
     try:
         value = _live_mdwe()
         calls.append("prctl PR_GET_MDWE: %s" % ("EINVAL" if value is None else value))
@@ -118,7 +119,7 @@ def _capture_linux(src, w, calls):
 
 
 def _selinux_booleans():
-    from probe._policy._linux import SELINUX_BOOLEANS
+    from probe.policy.linux import SELINUX_BOOLEANS
     return SELINUX_BOOLEANS
 
 
@@ -159,7 +160,7 @@ def _capture_bsd(src, w, calls):
     except Unavailable:
         pass
     if src.os_name == "freebsd":
-        from probe._policy._bsd import _live_procctl_wxmap
+        from probe.policy.bsd import _live_procctl_wxmap
         try:
             calls.append("procctl PROC_WXMAP_STATUS: 0x%08x" % _live_procctl_wxmap())
         except Unavailable:

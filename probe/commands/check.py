@@ -27,21 +27,22 @@ import argparse
 import os
 import sys
 
-from probe import _output
-from probe._collect import _check_output, _render
-from probe._collect._check_output import junit_cases, render  # noqa: F401 - this module's API
-from probe._collect._evaluate import (FAILS, HOLDS, UNDECIDED, check, evaluate,  # noqa: F401
+from probe.report import output as _output
+from probe.render import check_output as _check_output
+from probe.render import text as _render
+from probe.render.check_output import junit_cases, render  # noqa: F401 - this module's API
+from probe.gate.evaluate import (FAILS, HOLDS, UNDECIDED, check, evaluate,  # noqa: F401
                                       exit_status, sections)
-from probe._collect._expect import (ExpectationFile, known_names, load_expectations,  # noqa: F401
+from probe.gate.expect import (ExpectationFile, known_names, load_expectations,  # noqa: F401
                                     parse_expectations, resolve)
-from probe._collect._expect_entry import Expectation  # noqa: F401
-from probe._errors import InputError, OutputError, UsageError
+from probe.gate.expect_entry import Expectation  # noqa: F401
+from probe.errors import InputError, OutputError, UsageError
 
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from probe._cmd_run import add_probe_arguments
+    from probe.commands._options import add_probe_arguments
 
     parser.add_argument("--expect", "-e", required=True, metavar="EXPECT.yaml",
                         help="expectations file: probe id, capability or strategy -> what must hold")
@@ -78,21 +79,21 @@ def _check_usage(args):
 
 def _run_report(args):
     try:
-        from probe._cmd_run import collect
+        from probe.report.collect import collect
     except ImportError:
         raise UsageError("--run needs the probe engine, which this build lacks") from None
     return collect(args.only, args.isolation, args.timeout, jobs=args.jobs)
 
 
 def _probe_this_host(args, failures):
-    from probe import _load
+    from probe.report import load as _load
 
     report = _run_report(args)
     problems = _load.report_problems(report)
     if problems:
         raise InputError("the run produced an invalid report: %s" % problems[0])
     if args.save:
-        from probe import _report
+        from probe.report import build as _report
 
         _write(args.save, lambda: _report.dumps(report, _output.choose_format(args.save, None, option="--save")),
                failures)
@@ -101,7 +102,7 @@ def _probe_this_host(args, failures):
 
 def main(args: argparse.Namespace) -> int:
     _render.tolerant_stdout()
-    from probe import _load
+    from probe.report import load as _load
 
     _check_usage(args)
     expectations = load_expectations(args.expect)
@@ -111,10 +112,11 @@ def main(args: argparse.Namespace) -> int:
         for path in (args.save, args.junit):
             _output.refuse_directory(path)
         if args.pax_defaults:
-            from probe import _cmd_run
+            from probe.commands._options import via_unmarked_copy
+            from probe.report.collect import UNMARKED_ENV
 
-            if not os.environ.get(_cmd_run.UNMARKED_ENV):
-                code = _cmd_run._via_unmarked_copy(args)
+            if not os.environ.get(UNMARKED_ENV):
+                code = via_unmarked_copy(args)
                 if code is not None:
                     return code
         report, name = _probe_this_host(args, failures), "this host"
@@ -138,7 +140,7 @@ def _write(path, make_text, failures):
 
 def _write_outputs(args, expectations, results, report, name, status, failures):
     if args.junit:
-        from probe._collect import _junit
+        from probe.render import junit as _junit
 
         _write(args.junit, lambda: _junit.render("memprobe check " + _render.host_label(report),
                                                  junit_cases(results, report), _junit._properties(report)), failures)

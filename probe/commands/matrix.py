@@ -25,13 +25,14 @@ import signal
 import sys
 import time
 
-from probe import _output
-from probe._collect import _render, _rows
-from probe._collect._render import clean
-from probe._collect._rows import _compact, read_row  # noqa: F401 - read_row: also the API
-from probe._collect._table import (COLOURS, ICONS, iter_json, render_csv, render_html,  # noqa: F401
+from probe.report import output as _output
+from probe.render import text as _render
+from probe.render import rows as _rows
+from probe.render.text import clean
+from probe.render.rows import _compact, read_row  # noqa: F401 - read_row: also the API
+from probe.render.table import (COLOURS, ICONS, iter_json, render_csv, render_html,  # noqa: F401
                                    render_json, render_markdown)
-from probe._errors import EXIT_OK, HostError, InputError, UsageError
+from probe.errors import EXIT_OK, HostError, InputError, UsageError
 
 REPORT_SUFFIXES = (".yaml", ".yml", ".json")
 _POOL_MIN_FILES = 64     # below this, starting workers costs more than it saves
@@ -105,7 +106,7 @@ def _special_kind(entry):
     """What a directory entry is when it is not a regular file (following a symlink), from
     the directory's d_type or stat(), never open(); None for a regular file or a dangling
     link (whose read then says why it failed)."""
-    from probe._load import file_kind
+    from probe.report.load import file_kind
 
     try:
         if entry.is_file() or entry.is_dir():
@@ -326,7 +327,7 @@ def _dropped_lines(rows):
 def main(args):
     _render.tolerant_stdout()
     args.format = _output.choose_format(args.output, args.format, _output.MATRIX_FORMATS, "markdown")
-    from probe import _load
+    from probe.report import load as _load
 
     _load.max_bytes_default()   # a bad MEMPROBE_MAX_REPORT_BYTES: one error, not one per file
     if args.github_summary and not os.environ.get("GITHUB_STEP_SUMMARY"):

@@ -1,7 +1,7 @@
 """`memprobe redact REPORT [--output PATH]`: a copy of a report fit for a public bug tracker.
 
 The host name becomes a keyed pseudonym, home directories, user names and non-standard
-mount points leave the paths, uids other than root become null (see probe/_redact.py).
+mount points leave the paths, uids other than root become null (see probe/report/redact.py).
 Run it on the host that wrote the report: the pseudonym is keyed with this machine's
 secret, so it matches what `memprobe run --redact` writes here.
 """
@@ -18,13 +18,15 @@ def add_arguments(parser) -> None:
 
 
 def output_format(args) -> str:
-    from probe import _output
+    from probe.report import output as _output
     return _output.choose_format(args.output, args.format)
 
 
 def main(args) -> int:
-    from probe import _output, _redact, _report
-    from probe._load import load_report
+    from probe.report import output as _output
+    from probe.report import redact as _redact
+    from probe.report import build as _report
+    from probe.report.load import load_report
 
     fmt = output_format(args)
     _output.refuse_directory(args.output)

@@ -2,9 +2,9 @@
 
 import sys
 
-from probe import _output
-from probe._collect import _render
-from probe._collect._render import text
+from probe.report import output as _output
+from probe.render import text as _render
+from probe.render.text import probe_detail, text  # noqa: F401 - probe_detail: shown by diff and check too
 
 _MAX_GENERIC_LINES = 200
 
@@ -16,7 +16,7 @@ def add_arguments(parser):
 
 def main(args):
     _render.tolerant_stdout()
-    from probe._load import load_report
+    from probe.report.load import load_report
 
     doc = load_report(args.report)
     palette = _render.Palette.for_stream(sys.stdout, args.colour)
@@ -150,31 +150,6 @@ def _process_line(process):
             value = process.get(key)
             parts.append("%s %s" % (label, "unknown" if value is None else text(value)))
     return ", ".join(parts) or "?"
-
-
-def probe_detail(result):
-    """errno/signal/step of a verdict in a few words."""
-    outcome = result.get("outcome")
-    step = result.get("step")
-    at = " at %s" % text(step, 40) if step else ""
-    dropped = " (PROT_EXEC silently dropped)" if result.get("exec_dropped") else ""
-    if outcome == "allowed":
-        value = result.get("value")
-        return ("returned %s" % text(value) if value is not None else "mapping made") + dropped
-    if outcome == "denied":
-        name = result.get("errno_name")
-        number = result.get("errno")
-        err = text(name) if name else ("errno %s" % text(number) if number is not None else "refused")
-        if name and number is not None:
-            err += " (%s)" % text(number)
-        return err + at + dropped
-    if outcome in ("crashed", "killed"):
-        return (text(result.get("signal")) or "signal %s" % text(result.get("signal_number"))) + at
-    if outcome == "wrong_result":
-        return "returned %s, expected %s%s" % (text(result.get("value")), text(result.get("expected")), at)
-    if outcome == "timeout":
-        return ("no answer" + at + (": " + text(result.get("detail")) if result.get("detail") else ""))
-    return text(result.get("detail")) or (at.strip())
 
 
 def attribution_line(item):

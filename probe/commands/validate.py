@@ -5,9 +5,9 @@ gives one); `FILE: ok` for a valid report. Exit 0 when every report is valid,
 1 otherwise.
 """
 
-from probe import _output
-from probe._collect import _render
-from probe._errors import EXIT_OK, EXIT_USAGE, InputError
+from probe.report import output as _output
+from probe.render import text as _render
+from probe.errors import EXIT_OK, EXIT_USAGE, InputError
 
 
 def add_arguments(parser):
@@ -17,7 +17,7 @@ def add_arguments(parser):
 
 def problems_of(path):
     """Every problem of one report file as display lines (empty: valid)."""
-    from probe import _load
+    from probe.report import load as _load
 
     name = "<stdin>" if path == "-" else _load.display_name(path)
     try:
@@ -32,7 +32,7 @@ def problems_of(path):
 
 def main(args):
     _render.tolerant_stdout()
-    from probe import _load
+    from probe.report import load as _load
 
     _load.max_bytes_default()   # a bad MEMPROBE_MAX_REPORT_BYTES: one error, not one per file
     status = EXIT_OK
@@ -42,7 +42,7 @@ def main(args):
             status = EXIT_USAGE
             _output.write_stdout([line + "\n" for line in lines])
         elif not args.quiet:
-            from probe._load import display_name
+            from probe.report.load import display_name
 
             _output.write_stdout("%s: ok\n" % ("<stdin>" if path == "-" else display_name(path)))
     return status

@@ -10,7 +10,7 @@ import ctypes
 import struct
 import sys
 
-from probe import _libc
+from probe.platform import libc as _libc
 
 
 class Arch:

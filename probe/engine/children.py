@@ -20,8 +20,8 @@ import sys
 import tempfile
 import time
 
-from probe._errors import STOP_SIGNALS, HostError
-from probe._platform import impl
+from probe.errors import STOP_SIGNALS, HostError
+from probe.platform import impl
 
 STDERR_KEEP = 2000
 # Longest --timeout accepted: beyond this select() and the clocks overflow on some hosts.
@@ -135,7 +135,7 @@ def start_fork(task, arch_name, tmpdir=None):
         if pid == 0:  # child: never returns
             try:
                 _become_child(tmpdir)
-                from probe import _worker
+                from probe.engine import worker as _worker
                 _worker.child_main(task, wfd, arch_name)
             finally:
                 os._exit(70)

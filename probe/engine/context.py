@@ -9,8 +9,9 @@ harness failing, so the probe ends in `error` with a detail, whatever the errno.
 
 import os
 
-from probe import _arch, _libc
-from probe._libc import MAP_ANONYMOUS, MAP_PRIVATE, PAGESIZE
+from probe.engine import arch as _arch
+from probe.platform import libc as _libc
+from probe.platform.libc import MAP_ANONYMOUS, MAP_PRIVATE, PAGESIZE
 
 ORIGINAL = 23   # what generated code returns
 PATCHED = 42    # what patched code returns

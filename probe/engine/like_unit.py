@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 
-from probe._errors import HostError
+from probe.errors import HostError
 
 # The properties that change what a process may map or call (systemd.exec(5)).
 PROPERTIES = ("MemoryDenyWriteExecute", "SystemCallFilter", "SystemCallErrorNumber",

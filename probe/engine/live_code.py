@@ -18,9 +18,10 @@ import os
 import tempfile
 from types import ModuleType
 
-from probe import _arch, _libc
-from probe._context import ORIGINAL, SETUP, Context, SetupFailed, WrongValue, describe
-from probe._libc import MAP_PRIVATE, PAGESIZE, RW, RX
+from probe.engine import arch as _arch
+from probe.platform import libc as _libc
+from probe.engine.context import ORIGINAL, SETUP, Context, SetupFailed, WrongValue, describe
+from probe.platform.libc import MAP_PRIVATE, PAGESIZE, RW, RX
 
 WAYS = ("flip", "memfd", "file")
 

@@ -10,12 +10,13 @@ becomes `error`.
 
 import os
 
-from probe import _arch, _libc
-from probe._context import (  # noqa: F401 - re-exported: probes and tests name them here
+from probe.engine import arch as _arch
+from probe.platform import libc as _libc
+from probe.engine.context import (  # noqa: F401 - re-exported: probes and tests name them here
     ORIGINAL, PATCHED, SETUP, UNDER_TEST, Context, ExecDropped, Refused, SetupFailed, WrongValue)
-from probe._live_code import live_code, temp_fd
-from probe._libc import MAP_PRIVATE, MAP_SHARED, PAGESIZE, RW, RWX, RX
-from probe._stack import stack_page as _stack_page
+from probe.engine.live_code import live_code, temp_fd
+from probe.platform.libc import MAP_PRIVATE, MAP_SHARED, PAGESIZE, RW, RWX, RX
+from probe.engine.stack import stack_page as _stack_page
 
 
 class Probe:
@@ -25,6 +26,12 @@ class Probe:
     description = ""
     expected = ORIGINAL        # value the code must return; None: nothing is called
     needs_code = True          # needs a machine-code entry for this CPU
+    # What the rest of the program needs to know about the probe: the memory it works on
+    # (probe.vocab.MEMORY_KINDS), the summary capability it feeds and the strategy it
+    # belongs to (probe.vocab.CAPABILITIES, probe.vocab.STRATEGIES; None: none).
+    memory = None
+    capability = None
+    strategy = None
 
     def skip_reason(self, arch, impl):
         """Why this probe cannot apply here, or None."""
@@ -51,6 +58,9 @@ def by_id():
 @register
 class ExecRW(Probe):
     id = "exec_rw"
+    memory = "anon"
+    capability = "nx"
+    strategy = None
     description = "write code to anonymous RW memory and call it (crashes where NX works)"
 
     def run(self, ctx):
@@ -62,6 +72,9 @@ class ExecRW(Probe):
 @register
 class FlipRWRX(Probe):
     id = "flip_rw_rx"
+    memory = "anon"
+    capability = "wx_flip"
+    strategy = "wx_flip"
     description = "mmap RW, write, mprotect RX, call (W^X flipping: LuaJIT, SpiderMonkey, Wasmtime)"
 
     def run(self, ctx):
@@ -74,6 +87,9 @@ class FlipRWRX(Probe):
 @register
 class MapRWX(Probe):
     id = "map_rwx"
+    memory = "anon"
+    capability = "rwx_mapping"
+    strategy = "rwx_mapping"
     description = "mmap RWX, write, call (HotSpot code cache, PyPy)"
 
     def run(self, ctx):
@@ -85,6 +101,9 @@ class MapRWX(Probe):
 @register
 class FlipRWRWX(Probe):
     id = "flip_rw_rwx"
+    memory = "anon"
+    capability = "rwx_flip"
+    strategy = "rwx_flip"
     description = "mmap RW, mprotect RWX, write, call (V8/node's default --write-code-using-rwx)"
 
     def run(self, ctx):
@@ -97,6 +116,9 @@ class FlipRWRWX(Probe):
 @register
 class MapRX(Probe):
     id = "map_rx"
+    memory = "anon"
+    capability = "rx_mapping"
+    strategy = None
     description = "mmap anonymous RX only (no write, no call): the mapping itself is the test"
     expected = None
     needs_code = False
@@ -108,6 +130,9 @@ class MapRX(Probe):
 @register
 class MprotectRXNoop(Probe):
     id = "mprotect_rx_noop"
+    memory = "anon"
+    capability = None
+    strategy = None
     description = "mmap anonymous RX, then mprotect it RX again (a no-op only seccomp filters refuse)"
     expected = None
     needs_code = False
@@ -121,6 +146,9 @@ class MprotectRXNoop(Probe):
 @register
 class RepatchRX(Probe):
     id = "repatch_rx"
+    memory = "anon"
+    capability = "code_repatching"
+    strategy = "code_repatching"
     description = ("live RX code (flipped, else mapped from a memfd or file) -> mprotect RW -> "
                    "patch to 42 -> mprotect RX -> call")
     expected = PATCHED
@@ -136,6 +164,9 @@ class RepatchRX(Probe):
 @register
 class PatchRWX(Probe):
     id = "patch_rwx"
+    memory = "anon"
+    capability = "rwx_patching"
+    strategy = "code_repatching"
     description = ("live RX code (flipped, else mapped from a memfd or file) -> mprotect RWX -> "
                    "patch while executable (inline caching) -> call")
     expected = PATCHED
@@ -173,6 +204,9 @@ class _DualMap(Probe):
 @register
 class DualMapMemfd(_DualMap):
     id = "dual_map_memfd"
+    memory = "memfd"
+    capability = "dual_mapping"
+    strategy = "dual_mapping"
     description = "memfd_create, RW view + RX view (MAP_SHARED): write via RW, call via RX (.NET)"
 
     def open(self, ctx):
@@ -182,6 +216,9 @@ class DualMapMemfd(_DualMap):
 @register
 class DualMapShm(_DualMap):
     id = "dual_map_shm"
+    memory = "shm"
+    capability = "dual_mapping"
+    strategy = "dual_mapping"
     description = "the same through a POSIX shared-memory object (shm_open; SHM_ANON on FreeBSD)"
 
     def open(self, ctx):
@@ -191,6 +228,9 @@ class DualMapShm(_DualMap):
 @register
 class DualMapFile(_DualMap):
     id = "dual_map_file"
+    memory = "file"
+    capability = "dual_mapping"
+    strategy = "dual_mapping"
     description = "the same through a temporary file in $TMPDIR (libffi's fallback)"
     open_role = SETUP     # the temporary file is memprobe's; mapping it RX is the test
 
@@ -204,6 +244,9 @@ HEAP_BLOCK = 256   # small enough to come from the brk heap, not an mmap'd chunk
 @register
 class ExecHeap(Probe):
     id = "exec_heap"
+    memory = "heap"
+    capability = "heap_nx"
+    strategy = None
     description = "code in malloc'd memory, called as is (crashes where the heap is not executable)"
 
     def run(self, ctx):
@@ -216,6 +259,9 @@ class ExecHeap(Probe):
 @register
 class FlipHeap(Probe):
     id = "flip_heap"
+    memory = "heap"
+    capability = "heap_flip"
+    strategy = None
     description = "code in malloc'd memory after mprotect of its page(s) to RWX"
 
     def run(self, ctx):
@@ -230,6 +276,9 @@ class FlipHeap(Probe):
 @register
 class ExecStack(Probe):
     id = "exec_stack"
+    memory = "stack"
+    capability = "stack_nx"
+    strategy = None
     description = "code on the main thread's stack mapping, called as is"
 
     def run(self, ctx):
@@ -242,6 +291,9 @@ class ExecStack(Probe):
 @register
 class FlipStack(Probe):
     id = "flip_stack"
+    memory = "stack"
+    capability = "stack_flip"
+    strategy = None
     description = "code on the main thread's stack after mprotect of that page to RWX"
 
     def run(self, ctx):
@@ -254,6 +306,9 @@ class FlipStack(Probe):
 @register
 class PatchFileText(Probe):
     id = "patch_file_text"
+    memory = "private_file"
+    capability = "file_text_patching"
+    strategy = None
     description = ("map a file with code MAP_PRIVATE RX, mprotect RW, patch (in-process hot patching, "
                    "a hook), mprotect RX, call")
     expected = PATCHED
@@ -278,6 +333,9 @@ class PatchFileText(Probe):
 @register
 class ReadImpliesExec(Probe):
     id = "read_implies_exec"
+    memory = "anon"
+    capability = "read_implies_exec"
+    strategy = None
     description = "Linux: personality(READ_IMPLIES_EXEC) in the child, mmap RW, write, call"
 
     def skip_reason(self, arch, impl):

@@ -10,9 +10,11 @@ import signal
 import sys
 import tempfile
 
-from probe import _arch, _children, _probes
-from probe._errors import HostError, UsageError
-from probe._platform import impl
+from probe.engine import arch as _arch
+from probe.engine import children as _children
+from probe.engine import probes as _probes
+from probe.errors import HostError, UsageError
+from probe.platform import impl
 
 ISOLATIONS = ("fork", "spawn")
 DEFAULT_TIMEOUT = 10.0
@@ -253,7 +255,8 @@ def _preload():
     import resource  # noqa: F401
     import tempfile  # noqa: F401
     import gc
-    from probe import _libc, _worker  # noqa: F401
+    from probe.platform import libc as _libc  # noqa: F401
+    from probe.engine import worker as _worker
     _libc.libc()
     if hasattr(impl, "preload"):
         impl.preload()

@@ -9,8 +9,8 @@ an address known to be on the initial stack.
 
 import ctypes
 
-from probe import _libc
-from probe._libc import PAGESIZE
+from probe.platform import libc as _libc
+from probe.platform.libc import PAGESIZE
 
 STACK_MIN = 64 * 1024
 AT_RANDOM = 25            # auxv: 16 random bytes the kernel puts on the initial stack

@@ -40,7 +40,7 @@ def _setup():
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (ValueError, OSError):
         pass
-    from probe._platform import impl
+    from probe.platform import impl
     disable = getattr(impl, "disable_core_dumps", None)
     if disable is not None:
         disable()
@@ -73,8 +73,9 @@ def child_main(task, fd, arch_name):
 
 
 def _run(task, arch_name, send, fd=None):
-    from probe import _arch, _probes
-    from probe._platform import impl
+    from probe.engine import arch as _arch
+    from probe.engine import probes as _probes
+    from probe.platform import impl
 
     if os.environ.get(HANG_ENV) == task:
         send({"step": "test_hang"})

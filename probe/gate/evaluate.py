@@ -7,12 +7,11 @@ missed and nothing else in the file) is undecided: a gate that checked nothing
 must not pass.
 """
 
-from probe._collect._expect import Group, Section
-from probe._collect._expect_entry import BLOCKING, mechanism
-from probe._collect._render import text
-from probe._errors import EXIT_DIFFERENT, EXIT_OK, EXIT_UNDECIDED
-
-HOLDS, FAILS, UNDECIDED = "holds", "fails", "undecided"
+from probe.gate.expect import Group, Section
+from probe.gate.expect_entry import BLOCKING, mechanism
+from probe.render.text import text
+from probe.errors import EXIT_DIFFERENT, EXIT_OK, EXIT_UNDECIDED
+from probe.vocab import FAILS, HOLDS, UNDECIDED  # noqa: F401 - also this module's API
 
 
 def applicable(items: list, report: dict) -> list:
@@ -121,7 +120,7 @@ def _probe(exp, report):
     result = (report.get("probes") or {}).get(exp.key)
     if result is None:
         return UNDECIDED, "probe not in the report"
-    from probe._collect.show import probe_detail
+    from probe.render.text import probe_detail
 
     outcome = result.get("outcome")
     found = "%s %s" % (text(outcome), probe_detail(result))

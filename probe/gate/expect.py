@@ -18,10 +18,10 @@ a section this host does not match, so a file is known good before the matrix ru
 
 from typing import Iterator
 
-from probe._collect._expect_entry import Expectation, parse_entry, parse_strategy
-from probe._collect._render import text
-from probe._errors import InputError
-from probe._load import type_word as _type
+from probe.gate.expect_entry import Expectation, parse_entry, parse_strategy
+from probe.render.text import text
+from probe.errors import InputError
+from probe.report.load import type_word as _type
 
 GROUPS = ("any", "all")
 # host fields a section may match on; distribution means host.distribution.id
@@ -94,14 +94,14 @@ class ExpectationFile(list):
         self._locator = None
 
     def error(self, problem, more=0):
-        from probe import _load
+        from probe.report import load as _load
 
         return InputError(_load.format_problem(self.name, self.data, problem, more)
                           .replace("run memprobe validate", "fix them in turn"))
 
     def line(self, path: str) -> "int | None":
         """The line number of an item's path in the file, or None (JSON, or not found)."""
-        from probe._locate import Locator
+        from probe.report.locate import Locator
 
         if self._locator is None:
             self._locator = Locator(self.data)
@@ -111,7 +111,7 @@ class ExpectationFile(list):
 
 def load_expectations(path: str) -> ExpectationFile:
     """Parse and check an expectations file; InputError with FILE:LINE on the first problem."""
-    from probe import _load
+    from probe.report import load as _load
 
     data = _load.read_bytes(path)
     name = "<stdin>" if path == "-" else _load.display_name(path)
@@ -259,7 +259,7 @@ def _parse_when(spec, path, problems):
 def report_arches() -> "tuple[str, ...]":
     """The host.arch values of the report schema: a `when: {arch: arm64}` would never match."""
     try:
-        from probe import _schema
+        from probe.report import validator as _schema
 
         enum = _schema.load_schema()["properties"]["host"]["properties"]["arch"]["enum"]
     except (ImportError, OSError, KeyError, ValueError):  # no schema in this build: no check
@@ -287,17 +287,17 @@ def leaves(items: list) -> Iterator[Expectation]:
 
 def known_names() -> "tuple[set[str], set[str]]":
     """(probe ids, capability names) this memprobe knows, for typo checks."""
-    from probe._collect import _render
+    from probe.render import text as _render
 
     probes, capabilities = set(), set(_render.CAPABILITY_ORDER)
     try:
-        from probe import _probes
+        from probe.engine import probes as _probes
 
         probes.update(_probes.by_id())
     except Exception:  # noqa: BLE001 - engine absent on this build: only the report's names count
         pass
     try:
-        from probe import _report
+        from probe.report import build as _report
 
         capabilities.update(c[0] for c in _report.CAPABILITIES)
     except Exception:  # noqa: BLE001

@@ -12,15 +12,14 @@ Every problem is one line that starts with the entry's path in the file
 
 import re
 
-from probe._collect._render import OUTCOMES, STATES, text
-from probe._load import type_word as _type
+from probe.render.text import text
+from probe.vocab import BLOCKING_OUTCOMES, CONFIDENCES, OUTCOMES, STATES, STRATEGY_VERDICTS
+from probe.report.load import type_word as _type
 
 PROBE_KEYS = ("outcome", "errno", "signal", "step", "denied_by", "confidence")
 CAPABILITY_KEYS = ("state",)
 STRATEGY_KEYS = ("verdict", "blocked_by")
-STRATEGY_VERDICTS = ("works", "blocked", "unknown")
-CONFIDENCES = ("confirmed", "likely", "unknown")
-BLOCKING = ("denied", "crashed", "killed")
+BLOCKING = BLOCKING_OUTCOMES
 # Whole strings only (fullmatch): '$' alone would also take "EACCES\n".
 _ERRNO = re.compile(r"E[A-Z0-9]+")
 _SIGNAL = re.compile(r"SIG[A-Z0-9]+")
@@ -30,7 +29,7 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*")
 def strategy_names() -> "tuple[str, ...]":
     """The strategies a report's `strategies` section may hold, in the engine's order."""
     try:
-        from probe._strategies import STRATEGIES
+        from probe.attribution.strategies import STRATEGIES
     except ImportError:  # engine absent on this build: the schema's four
         return ("rwx_mapping", "wx_flip", "dual_mapping", "code_repatching")
     return tuple(s[0] for s in STRATEGIES)

@@ -30,10 +30,10 @@ else:
     OS_NAME = sys.platform
 
 if LINUX:
-    from probe import _linux as impl  # noqa: E402
+    from probe.platform import linux as impl  # noqa: E402
 elif BSD:
-    from probe import _bsd as impl  # noqa: E402
+    from probe.platform import bsd as impl  # noqa: E402
 else:
-    from probe import _posix as impl  # noqa: E402
+    from probe.platform import posix as impl  # noqa: E402
 
 __all__ = ["LINUX", "FREEBSD", "NETBSD", "OPENBSD", "DRAGONFLY", "MACOS", "BSD", "OS_NAME", "impl"]

@@ -8,12 +8,12 @@ import ctypes
 import os
 import platform
 
-from probe import _libc
-from probe._posix import (  # noqa: F401 - re-exported: the platform module is the API
+from probe.platform import libc as _libc
+from probe.platform.posix import (  # noqa: F401 - re-exported: the platform module is the API
     SKIP_NO_MEMFD, SKIP_NO_PERSONALITY, cpu_nx, emulator, hostname, interpreter_command,
     process_info, provenance,
     python_info, seccomp_filtered, set_read_implies_exec, uname)
-from probe import _posix
+from probe.platform import posix as _posix
 
 SHM_ANON = 1  # FreeBSD's `(char *)1`: an anonymous shared-memory object
 

@@ -8,11 +8,11 @@ import fcntl  # imported here, not in the probe child: it may no longer read the
 import os
 import struct
 
-from probe import _libc
-from probe._posix import (  # noqa: F401 - re-exported: the platform module is the API
+from probe.platform import libc as _libc
+from probe.platform.posix import (  # noqa: F401 - re-exported: the platform module is the API
     SKIP_NO_MEMFD, SKIP_NO_PERSONALITY, hostname, python_info, shm_fd, uname)
-from probe import _posix
-from probe._policy._parse import parse_status  # noqa: F401 - one parser for /proc/*/status
+from probe.platform import posix as _posix
+from probe.platform.procfs import parse_status  # noqa: F401 - one parser for /proc/*/status
 
 # Root of the /proc and /etc trees; tests point it at a fixture tree (psutil's PROCFS_PATH).
 ROOT = os.environ.get("MEMPROBE_ROOT", "/")
@@ -285,7 +285,7 @@ def interpreter_command():
                 and host_argv[-len(guest_argv):] == guest_argv:
             # the emulator's own prefix (`qemu-aarch64 -L ROOT`) keeps its options
             return host_argv[:-len(guest_argv)] + [sys.executable]
-        from probe._errors import HostError
+        from probe.errors import HostError
         raise HostError("--isolation spawn: this interpreter runs under %s and its command line "
                         "cannot be recovered; set MEMPROBE_INTERPRETER or use --isolation fork"
                         % os.path.basename(host_exe))

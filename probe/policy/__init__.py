@@ -17,11 +17,12 @@ PROC_WXMAP_STATUS, the interpreter's xattr) from <root>/calls.txt.
 import os
 import sys
 
-from probe._policy import _parse
+from probe.platform.procfs import parse_status
+from probe.policy import parse as _parse
+from probe.vocab import POLICY_STATES
 
 # States a detector may report (documented in the schema fragment).
-STATES = ("on", "off", "enforcing", "permissive", "disabled", "strict", "filter", "opt_in",
-          "no_mm", "absent", "unsupported", "found", "unknown", "not_applicable")
+STATES = POLICY_STATES
 
 
 class Unavailable(Exception):
@@ -75,7 +76,7 @@ class Source:
         """/proc/self/status parsed once for every detector that needs it."""
         if "status" not in self._cache:
             try:
-                self._cache["status"] = _parse.parse_status(self.read_text("/proc/self/status"))
+                self._cache["status"] = parse_status(self.read_text("/proc/self/status"))
             except Unavailable as exc:
                 self._cache["status"] = exc
         value = self._cache["status"]
@@ -199,7 +200,7 @@ class Source:
 
 
 def _host_os():
-    from probe._platform import OS_NAME
+    from probe.platform import OS_NAME
     return OS_NAME
 
 
@@ -225,7 +226,7 @@ def _run(argv, timeout=5):
 def _live_sysctl(name):
     """sysctlbyname() for integer sysctls where libc has it, else `sysctl -n`."""
     import ctypes
-    from probe import _libc
+    from probe.platform import libc as _libc
     fn = _libc.symbol("sysctlbyname", ctypes.c_int,
                       [ctypes.c_char_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t),
                        ctypes.c_void_p, ctypes.c_size_t])
@@ -291,7 +292,9 @@ def unknown(reason, **fields):
 
 def _load():
     # Importing the modules fills DETECTORS in registry order.
-    from probe._policy import _linux, _bsd, _mounts  # noqa: F401
+    from probe.policy import linux as _linux  # noqa: F401
+    from probe.policy import bsd as _bsd
+    from probe.policy import mounts as _mounts
 
 
 def detect(root=None, os_name=None, env=None, executable=None, include_inapplicable=False):
@@ -336,11 +339,11 @@ def registry():
 
 def unmarked_interpreter(executable=None, directory=None, force=False, verify=True):
     """A copy of the interpreter without PaX markings, to run the probes under the
-    kernel's default flags. See probe._policy._unmarked for the details."""
-    from probe._policy import _unmarked
+    kernel's default flags. See probe.policy.unmarked for the details."""
+    from probe.policy import unmarked as _unmarked
     return _unmarked.unmarked_interpreter(executable, directory, force, verify)
 
 
 def discard_unmarked(info):
-    from probe._policy import _unmarked
+    from probe.policy import unmarked as _unmarked
     return _unmarked.discard(info)

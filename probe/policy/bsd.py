@@ -6,7 +6,9 @@ on the Linux test machine they run against fixture trees.
 
 import os
 
-from probe._policy import Detector, Unavailable, _parse, register, unknown
+from probe.policy import Detector, Unavailable, register, unknown
+from probe.policy import parse as _parse
+from probe.policy import markings as _markings
 
 
 def _int_sysctl(src, name, reasons):
@@ -27,7 +29,7 @@ def _int_sysctl(src, name, reasons):
 def _interpreter(src):
     """(path, markings dict or None, note or None) of the running interpreter."""
     try:
-        marks = _parse.elf_markings(_parse.parse_elf(src.exe_header()))
+        marks = _markings.elf_markings(_markings.parse_elf(src.exe_header()))
         return src.executable(), marks, None
     except Unavailable as exc:
         return src.executable(), None, str(exc)
@@ -41,7 +43,7 @@ P_PID = 0
 
 def _live_procctl_wxmap():
     import ctypes
-    from probe import _libc
+    from probe.platform import libc as _libc
     fn = _libc.symbol("procctl", ctypes.c_int,
                       [ctypes.c_int, ctypes.c_int64, ctypes.c_int, ctypes.c_void_p])
     if fn is None:

@@ -3,7 +3,9 @@ vm.memfd_noexec, noexec mounts, kernel config."""
 
 import os
 
-from probe._policy import Detector, Unavailable, _parse, register, unknown
+from probe.policy import Detector, Unavailable, register, unknown
+from probe.policy import parse as _parse
+from probe.policy import markings as _markings
 
 LINUX = ("linux",)
 
@@ -70,7 +72,7 @@ def interpreter_markings(src, path=None):
     try:
         raw = _read_xattr(src, path)
         if raw is not None:
-            xattr = _parse.parse_pax_xattr(raw)
+            xattr = _markings.parse_pax_xattr(raw)
             out["xattr"] = xattr["raw"]
             if not xattr["valid"]:
                 out["notes"].append("user.pax.flags=%r is not a valid marking; the kernel "
@@ -81,7 +83,7 @@ def interpreter_markings(src, path=None):
     pt = None
     try:
         data = _read_exe_header(src, path)
-        pt = _parse.elf_markings(_parse.parse_elf(data))["pt_pax_flags"]
+        pt = _markings.elf_markings(_markings.parse_elf(data))["pt_pax_flags"]
         out["pt_pax_flags"] = pt
     except Unavailable as exc:
         out["notes"].append(str(exc))
@@ -161,7 +163,7 @@ class PaX(Detector):
         line = status.get("PaX")
         if line is None:
             return {"state": "absent", "reason": "no PaX: line in /proc/self/status: the kernel has no PaX"}
-        parsed = _parse.parse_pax_line(line)
+        parsed = _markings.parse_pax_line(line)
         if parsed is None:
             return unknown("unrecognised PaX: line %r in /proc/self/status" % line, status_line=line)
         out = {"state": None, "status_line": parsed["raw"], "flags": parsed["flags"],
@@ -293,7 +295,7 @@ PR_GET_MDWE = 66
 def _live_mdwe():
     import ctypes
     import errno
-    from probe import _libc
+    from probe.platform import libc as _libc
     prctl = _libc.symbol("prctl", ctypes.c_int, [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong,
                                                  ctypes.c_ulong, ctypes.c_ulong])
     if prctl is None:

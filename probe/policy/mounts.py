@@ -2,7 +2,8 @@
 
 import os
 
-from probe._policy import Detector, _parse, register, unknown
+from probe.policy import Detector, register, unknown
+from probe.policy import parse as _parse
 
 
 def temp_dir(env):

@@ -13,7 +13,9 @@ import subprocess
 import sys
 import tempfile
 
-from probe._policy import Source, Unavailable, _parse
+from probe.policy import Source, Unavailable
+from probe.policy import parse as _parse
+from probe.policy import markings as _markings
 
 _CHECK = ("import sys\n"
           "line = None\n"
@@ -81,7 +83,7 @@ def unmarked_interpreter(executable=None, directory=None, force=False, verify=Tr
     start (a relative RPATH, a noexec or TPE-restricted directory) is discarded and
     the next directory tried.
     """
-    from probe._policy._linux import interpreter_markings
+    from probe.policy.linux import interpreter_markings
     exe = os.path.realpath(executable or _running_binary())
     src = Source()
     marks = interpreter_markings(src, exe)
@@ -95,7 +97,7 @@ def unmarked_interpreter(executable=None, directory=None, force=False, verify=Tr
     try:
         with open(exe, "rb") as f:
             data = bytearray(f.read())
-        edits = _parse.unmark_elf(bytes(data[:65536]))
+        edits = _markings.unmark_elf(bytes(data[:65536]))
     except (OSError, _parse.ELFError) as exc:
         out["reason"] = "cannot read %s as an ELF program: %s" % (exe, exc)
         return out

@@ -7,10 +7,10 @@ Every word from the expectations file or the report has passed through clean()
 
 import json
 
-from probe._collect import _render
-from probe._collect._evaluate import FAILS, HOLDS, UNDECIDED
-from probe._collect._render import clean
-from probe._errors import EXIT_DIFFERENT, EXIT_OK
+from probe.render import text as _render
+from probe.vocab import FAILS, HOLDS, UNDECIDED
+from probe.render.text import clean
+from probe.errors import EXIT_DIFFERENT, EXIT_OK
 
 OUTCOME_OF_EXIT = {EXIT_OK: HOLDS, EXIT_DIFFERENT: FAILS}
 _MARKS = {HOLDS: ("good", "ok"), FAILS: ("bad", "FAIL"), UNDECIDED: ("odd", "UNDECIDED")}
@@ -87,7 +87,7 @@ def render_json(results: list, report: dict, name: str, status: int, expectation
 
 def render_markdown(results: list, report: dict, status: int) -> str:
     """A step summary: a heading with the outcome, a table of expectations, the counts."""
-    from probe._collect._table import ICONS, _md_escape
+    from probe.render.table import ICONS, _md_escape
 
     icons = {HOLDS: ICONS["good"], FAILS: ICONS["bad"], UNDECIDED: ICONS["odd"]}
     lines = ["### memprobe check: %s %s" % (icons[outcome(status)], _md_escape(_render.host_label(report))), ""]
@@ -138,7 +138,7 @@ def annotations(results: list, expectations: list) -> str:
 
 
 def junit_cases(results: list, report: dict) -> "list[dict]":
-    from probe._collect._junit import classname_for
+    from probe.render.junit import classname_for
 
     classname = classname_for("memprobe.check", report)
     status = {HOLDS: "passed", FAILS: "failure", UNDECIDED: "skipped"}

@@ -2,7 +2,7 @@
 --junit` (one per expectation), in the common Ant/Surefire dialect that CI systems read.
 
 Every string may come from an untrusted report or expectations file: it passes
-through the collector's one escaping function (probe._load.clean: control, bidi
+through the collector's one escaping function (probe.report.load.clean: control, bidi
 and line-separator characters become visible escapes, so a value cannot forge a
 line in a CI log), then xml_text() as a last guard for what XML 1.0 cannot
 carry; ElementTree escapes the rest.
@@ -10,7 +10,7 @@ carry; ElementTree escapes the rest.
 
 import re
 
-from probe._load import clean
+from probe.report.load import clean
 
 # Characters XML 1.0 forbids even as references.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -76,7 +76,7 @@ def render(suite_name, cases, properties=None):
 
 def classname_for(prefix, report):
     """prefix.<host slug>: CI tools split class names at dots, so the label loses its own."""
-    from probe._collect._render import host_label
+    from probe.render.text import host_label
 
     slug = re.sub(r"[^A-Za-z0-9_-]+", "_", host_label(report)).strip("_")
     return "%s.%s" % (prefix, slug or "host")
@@ -88,7 +88,7 @@ def run_cases(report):
     A run's JUnit says what happened on the host, not whether it was wanted: a
     denial is a finding, not a failure (gate on findings with `memprobe check`).
     """
-    from probe._collect.show import probe_detail
+    from probe.render.text import probe_detail
 
     cases = []
     classname = classname_for("memprobe.run", report)
@@ -106,7 +106,7 @@ def run_cases(report):
 
 def run_junit(report):
     """JUnit XML text for a `memprobe run` report (the lead's `run --junit PATH`)."""
-    from probe._collect._render import host_label
+    from probe.render.text import host_label
 
     return render("memprobe run " + host_label(report), run_cases(report),
                   _properties(report))

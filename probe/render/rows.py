@@ -4,9 +4,9 @@ A worker process sends back a few hundred bytes per report, and repeated strings
 and whole summaries are shared, so a 10,000-report matrix stays small.
 """
 
-from probe._collect import _render
-from probe._collect._render import clean
-from probe._errors import InputError
+from probe.render import text as _render
+from probe.render.text import clean
+from probe.errors import InputError
 
 _MAX_DROPPED_SHOWN = 5   # unknown capability names quoted per warning
 # A redacted report keeps uid 0 and writes null for any other uid: null there means "not root".
@@ -33,7 +33,7 @@ def read_row(path, regular_only=False):
     A row holds only what the table needs, so a worker sends back a few hundred
     bytes per report. regular_only: refuse a FIFO or device without reading it.
     """
-    from probe import _load
+    from probe.report import load as _load
 
     try:
         data = _load.read_bytes(path, regular_only=regular_only)

@@ -9,7 +9,7 @@ import csv
 import html
 import io
 
-from probe._collect._render import clean, clean_tree, tone
+from probe.render.text import clean, clean_tree, tone
 
 ICONS = {"good": "\u2705", "bad": "\u274c", "odd": "\u26a0\ufe0f", "none": "\u2754"}
 COLOURS = {"good": "#9be9a8", "bad": "#ff9492", "odd": "#ffd33d", "none": "#d0d7de", "missing": "#ffffff"}

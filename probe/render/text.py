@@ -3,19 +3,13 @@
 import os
 import sys
 
-from probe._errors import InputError
-from probe._load import clean
+from probe.errors import InputError
+from probe.report.load import clean
 
-# The engine's summary order (probe/_report.py CAPABILITIES); unknown capabilities
+# The engine's summary order (probe/report/build.py CAPABILITIES); unknown capabilities
 # from newer reports follow in the order they first appear.
-CAPABILITY_ORDER = [
-    "nx", "heap_nx", "stack_nx", "wx_flip", "rwx_mapping", "rwx_flip", "rx_mapping", "dual_mapping",
-    "code_repatching", "rwx_patching", "file_text_patching", "heap_flip", "stack_flip",
-    "read_implies_exec",
-]
-
-OUTCOMES = ("allowed", "denied", "crashed", "killed", "timeout", "wrong_result", "skipped", "error")
-STATES = ("enforced", "not_enforced", "works", "blocked", "broken", "unknown")
+from probe.vocab import CAPABILITIES as CAPABILITY_ORDER
+from probe.vocab import OUTCOMES, STATES  # noqa: F401 - the collectors name them here
 
 # Colour class of every verdict word: good (the strategy works / NX is on), bad,
 # odd (a result that needs a look) and none (nothing decided).
@@ -31,7 +25,7 @@ def tone(word):
     return TONE.get(word, "none")
 
 
-# capability -> the probes behind it (probe/_report.py CAPABILITIES), for naming what blocks it.
+# capability -> the probes behind it (probe/report/build.py CAPABILITIES), for naming what blocks it.
 _CAPABILITY_PROBES = {
     "nx": ("exec_rw",), "heap_nx": ("exec_heap",), "stack_nx": ("exec_stack",), "wx_flip": ("flip_rw_rx",),
     "rwx_mapping": ("map_rwx",), "rwx_flip": ("flip_rw_rwx",), "rx_mapping": ("map_rx",),
@@ -43,7 +37,7 @@ _CAPABILITY_PROBES = {
 
 def capability_probes(cap):
     try:
-        from probe._report import CAPABILITIES
+        from probe.report.build import CAPABILITIES
     except ImportError:
         return _CAPABILITY_PROBES.get(cap, ())
     for entry in CAPABILITIES:
@@ -62,7 +56,7 @@ def capability_names():
     if _CAPABILITY_NAMES is None:
         names = set(CAPABILITY_ORDER)
         try:
-            from probe._report import CAPABILITIES
+            from probe.report.build import CAPABILITIES
         except ImportError:
             pass
         else:
@@ -101,6 +95,31 @@ def text(value, limit=200):
     if isinstance(value, bool):
         return "yes" if value else "no"
     return clean(value, limit)
+
+
+def probe_detail(result):
+    """errno/signal/step of a verdict in a few words."""
+    outcome = result.get("outcome")
+    step = result.get("step")
+    at = " at %s" % text(step, 40) if step else ""
+    dropped = " (PROT_EXEC silently dropped)" if result.get("exec_dropped") else ""
+    if outcome == "allowed":
+        value = result.get("value")
+        return ("returned %s" % text(value) if value is not None else "mapping made") + dropped
+    if outcome == "denied":
+        name = result.get("errno_name")
+        number = result.get("errno")
+        err = text(name) if name else ("errno %s" % text(number) if number is not None else "refused")
+        if name and number is not None:
+            err += " (%s)" % text(number)
+        return err + at + dropped
+    if outcome in ("crashed", "killed"):
+        return (text(result.get("signal")) or "signal %s" % text(result.get("signal_number"))) + at
+    if outcome == "wrong_result":
+        return "returned %s, expected %s%s" % (text(result.get("value")), text(result.get("expected")), at)
+    if outcome == "timeout":
+        return ("no answer" + at + (": " + text(result.get("detail")) if result.get("detail") else ""))
+    return text(result.get("detail")) or (at.strip())
 
 
 def _get(mapping, *keys):
@@ -190,7 +209,7 @@ def add_colour_argument(parser):
 
 def write_text(path, content):
     """Write an output file ('-' or None: stdout); content is a str or an iterable of str."""
-    from probe import _output
+    from probe.report import output as _output
 
     if path in (None, "-"):
         _output.write_stdout(content)

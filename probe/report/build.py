@@ -7,11 +7,12 @@ import re
 import struct
 import sys
 
-from probe import __version__, _libc
-from probe._platform import OS_NAME, impl
-from probe._summary import CAPABILITIES, summarise  # noqa: F401 - re-exported
+from probe import __version__
+from probe.vocab import SCHEMA_VERSION
+from probe.platform import libc as _libc
+from probe.platform import OS_NAME, impl
+from probe.attribution.summary import CAPABILITIES, summarise  # noqa: F401 - re-exported
 
-SCHEMA_VERSION = 1
 
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -114,6 +115,6 @@ def default_path(report, fmt="yaml", directory="reports"):
 
 
 def write_atomic(path, content):
-    """Write an output file the one way every writer does (see probe._output)."""
-    from probe import _output
+    """Write an output file the one way every writer does (see probe.report.output)."""
+    from probe.report import output as _output
     _output.write_file(path, content)

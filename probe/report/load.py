@@ -25,10 +25,10 @@ import re
 import stat
 import sys
 
-from probe._errors import InputError, ReportError
-from probe._locate import Locator, format_problem  # noqa: F401 - part of this module's API
+from probe.errors import InputError, ReportError
+from probe.report.locate import Locator, format_problem  # noqa: F401 - part of this module's API
 
-SUPPORTED_SCHEMA_VERSIONS = (1,)
+from probe.vocab import SUPPORTED_SCHEMA_VERSIONS  # noqa: E402
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64          # real reports nest about 6 levels
 MAX_NODES = 100000      # real reports hold about 1,000 nodes
@@ -697,9 +697,9 @@ def light_problems(doc):
 
 
 def schema_problems(doc):
-    """The full JSON-Schema check (probe._schema, the lead's validator)."""
+    """The full JSON-Schema check (probe.report.validator, the lead's validator)."""
     try:
-        from probe._schema import validate
+        from probe.report.validator import validate
     except ImportError:  # validator not in this build: the light checks stand alone
         return []
     return [clean(p, 300) for p in validate(doc)]

@@ -17,7 +17,7 @@ class Locator:
             self._node = None
             data = self.data
             if data is not None and not data[:64].lstrip().startswith(b"{"):
-                from probe._load import _needs_exact_screen, _yaml_classes
+                from probe.report.load import _needs_exact_screen, _yaml_classes
 
                 NodeParser, _, _ = _yaml_classes()
                 try:

@@ -17,7 +17,7 @@ import os
 import stat
 import sys
 
-from probe._errors import OutputError, UsageError
+from probe.errors import OutputError, UsageError
 
 # Standard descriptors that were closed when memprobe started (see guard_standard_fds).
 _CLOSED_AT_START = set()
@@ -299,7 +299,7 @@ def _sync_directory(directory):
 
 def display(path: str) -> str:
     """A path as one printable line (a file name may hold any byte)."""
-    from probe._load import display_name
+    from probe.report.load import display_name
     return display_name(path)
 
 

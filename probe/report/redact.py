@@ -26,7 +26,7 @@ import os
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from probe._errors import InputError
+from probe.errors import InputError
 
 PSEUDONYM_PREFIX = "host-"
 KEY_FILE_ENV = "MEMPROBE_REDACT_KEY_FILE"

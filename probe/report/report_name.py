@@ -10,7 +10,7 @@ import hashlib
 import os
 from typing import List, Optional, Sequence, Tuple
 
-from probe import _report
+from probe.report import build as _report
 
 # Longest "only-..." part spelled out probe by probe; beyond it the ids are hashed.
 _MAX_ONLY_SPELLED = 60
@@ -37,7 +37,7 @@ def run_conditions(report: dict, only: Optional[Sequence[str]] = None) -> List[s
 
 
 def _covers_every_probe(only: Sequence[str]) -> bool:
-    from probe import _probes
+    from probe.engine import probes as _probes
     return {p.id for p in _probes.REGISTRY} <= set(only)
 
 

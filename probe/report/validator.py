@@ -9,8 +9,10 @@ import json
 import os
 import re
 
+from probe.vocab import SUPPORTED_SCHEMA_VERSIONS
+
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema")
-SUPPORTED_VERSIONS = (1,)
+SUPPORTED_VERSIONS = SUPPORTED_SCHEMA_VERSIONS
 
 _TYPES = {
     "object": lambda v: isinstance(v, dict),

@@ -1,7 +1,7 @@
 """Reports for the collector tests.
 
 The base of everything is a real report: `memprobe run` on this machine, plain,
-under PR_SET_MDWE and under the systemd-style seccomp filter (tests/_confine.py
+under PR_SET_MDWE and under the systemd-style seccomp filter (tests/helpers/confine.py
 via the session-scoped `reports` fixture of conftest.py). Other hosts, repeated
 runs and odd outcomes are made by editing a copy of a real report and
 re-deriving its summary with the engine's own summarise(), so every sample
@@ -18,7 +18,7 @@ import sys
 import pytest
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFINED = ("plain", "mdwe", "seccomp")
 
 
@@ -37,7 +37,7 @@ class Real:
 
     def yaml(self, name):
         """The same report as `memprobe run --format yaml` writes it (the engine's serialiser)."""
-        from probe import _report
+        from probe.report import build as _report
 
         path = os.path.join(self.directory, "%s.yaml" % name)
         if not os.path.exists(path):
@@ -67,7 +67,7 @@ def real_yaml_run(tmp_path_factory):
 def variant(base, hostname=None, os_name=None, arch=None, kernel=None, generated_at=None, euid=None,
             outcomes=None, emulator=None):
     """A copy of a real report as if from another host / run; summary re-derived."""
-    from probe import _report
+    from probe.report import build as _report
 
     report = copy.deepcopy(base)
     host = report["host"]
@@ -105,7 +105,7 @@ def variant(base, hostname=None, os_name=None, arch=None, kernel=None, generated
 def with_attribution(report):
     """The report as the attribution pass leaves it (per-probe attribution, strategies,
     recommendation), recomputed from the report alone."""
-    from probe import _attribution
+    from probe.attribution import attribute as _attribution
     report = copy.deepcopy(report)
     _attribution.attribute(report)
     return report

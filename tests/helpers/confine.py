@@ -1,6 +1,6 @@
 """Apply real kernel confinement to this process, then exec a command under it.
 
-    python tests/_confine.py [--mdwe] [--seccomp errno|kill|wx] [--noexec-shm] [--no-proc]
+    python tests/helpers/confine.py [--mdwe] [--seccomp errno|kill|wx] [--noexec-shm] [--no-proc]
                              [--syscall-errno NAME=ERRNO] [--no-new-privs] [--uid UID]
                              -- COMMAND...
 

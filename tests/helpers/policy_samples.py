@@ -9,7 +9,7 @@ Short forms: "allowed", "skipped", "denied STEP ERRNO", "crashed STEP SIGNAL",
 import errno
 import signal
 
-# The steps each probe announces (probe/_probes.py) and the permissions the mapping
+# The steps each probe announces (probe/engine/probes.py) and the permissions the mapping
 # has after each, as the engine records them.
 STEPS = {
     "exec_rw": [("mmap_rw", "rw-p"), ("write", None), ("call", None)],

@@ -1,6 +1,6 @@
 """Run a command as a child subreaper, act on it once it has children, report what survives.
 
-    python tests/_subreaper.py [options] --out FILE --err FILE -- CMD...
+    python tests/helpers/subreaper.py [options] --out FILE --err FILE -- CMD...
 
 Options: --when-descendants N (wait until CMD has N descendants), then --pause S (SIGSTOP
 CMD alone for S seconds, then SIGCONT) and/or --signal NAME (send it to CMD alone).

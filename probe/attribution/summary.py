@@ -6,7 +6,7 @@ Pure: the policies only decide what a SIGKILL means (a PaX PAGEEXEC kill, or an 
 kill such as the OOM killer that says nothing about the capability).
 """
 
-from probe._mechanisms import sigkill_is_pax
+from probe.mechanisms import sigkill_is_pax
 
 # capability -> (probe ids, kind, what it means in words)
 CAPABILITIES = [

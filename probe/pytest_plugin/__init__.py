@@ -18,7 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from probe._pytest_host import Host
+    from probe.pytest_plugin.host import Host
 
 MARKER = "memprobe_requires"
 
@@ -56,7 +56,7 @@ class SessionHost:
 
     def host(self) -> Host:
         if self._host is None:
-            from probe._pytest_host import Host
+            from probe.pytest_plugin.host import Host
 
             self._host = Host.obtain(self.config.getoption("memprobe_report"),
                                      self.config.getoption("memprobe_save"))
@@ -68,7 +68,7 @@ class SessionHost:
         if not wanted and not (self.config.getoption("memprobe_report")
                                or self.config.getoption("memprobe_save")):
             return  # nobody asked: do not probe
-        from probe._pytest_host import check_names
+        from probe.pytest_plugin.host import check_names
 
         for item, req in wanted:
             check_names(item.nodeid, req)

@@ -11,8 +11,8 @@ import time
 import pytest
 
 import probe
-from probe._collect import _render
-from probe._load import clean
+from probe.render import text as _render
+from probe.report.load import clean
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,12 +21,12 @@ if TYPE_CHECKING:
     Requirements = Sequence[tuple[str, Sequence[str]]]
 
 SATISFIED = ("works", "enforced")
-BLOCKING_OUTCOMES = ("denied", "crashed", "killed")
+from probe.vocab import BLOCKING_OUTCOMES  # noqa: E402
 
 
 def known_names() -> list[str]:
     """Strategy and capability names this memprobe writes, strategies first."""
-    from probe._attribution import STRATEGIES
+    from probe.attribution.attribute import STRATEGIES
 
     strategies = [entry[0] for entry in STRATEGIES]
     return strategies + [c for c in _render.CAPABILITY_ORDER if c not in strategies]
@@ -34,7 +34,7 @@ def known_names() -> list[str]:
 
 def strategy_probes(name: str) -> tuple[str, ...]:
     """The probes behind a strategy, whether or not a report ran them."""
-    from probe._attribution import STRATEGIES
+    from probe.attribution.attribute import STRATEGIES
 
     return next((tuple(entry[1]) for entry in STRATEGIES if entry[0] == name), ())
 
@@ -75,7 +75,7 @@ class Host:
         return host
 
     def save(self, path: str) -> None:
-        from probe import _report
+        from probe.report import build as _report
 
         text = _report.dumps(self.report, "json" if str(path).endswith(".json") else "yaml")
         try:
