@@ -27,7 +27,7 @@ COMMANDS = {
     "redact": ("probe.commands.redact", "a copy of a report without host name, user names and private paths"),
     "capture-fixture": ("probe.commands.capture_fixture", "copy this host's policy sources into a fixture tree"),
     # Internal: the parent re-runs the CLI as an isolated worker (--isolation spawn).
-    "_worker": ("probe.engine.worker", argparse.SUPPRESS),
+    "_worker": ("probe.commands.worker", argparse.SUPPRESS),
 }
 
 EPILOG = """\
@@ -153,6 +153,7 @@ def _main(argv):
     except BrokenPipeError:
         # The reader left early (`memprobe show | head`): no message, as such readers expect,
         # but not success either, since what it got was cut.
+        from probe.report import output as _output
         _output.silence_stdout()
         return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a line

@@ -73,7 +73,7 @@ def test_plain_host_matches_independent_sources():
     assert (got["memfd_noexec"]["state"] == "absent") == (not os.path.exists(memfd))
     for name, result in got.items():
         assert result["state"] != "unknown" or result.get("reason"), name
-    from test_policy_fixtures import policies_schema
+    from helpers.schemas import policies_schema
     from probe.report import validator as _schema
     assert _schema.validate(got, policies_schema()) == []
     assert _schema.validate(detect(include_inapplicable=True), policies_schema()) == []

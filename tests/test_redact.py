@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from conftest import CONFINE, ROOT, memprobe_env, run_cli
-from test_run_default_path import shared_dir  # noqa: F401  (a fixture)
+from helpers.uids import shared_dir  # noqa: F401  (a fixture)
 from probe.report import redact as _redact
 from probe.report import validator as _schema
 
@@ -231,8 +231,8 @@ def test_redact_bad_input_is_one_line(reports, tmp_path, argv, message):
 
 
 def test_non_root_run_redacts_the_uid(shared_dir):
-    from test_run_default_path import _interpreter_for
-    python = _interpreter_for(65534)
+    from helpers.uids import interpreter_for
+    python = interpreter_for(65534)
     code = shared_dir / "src"
     shutil.copytree(os.path.join(ROOT, "probe"), str(code / "probe"))
     env = memprobe_env(HOME=str(shared_dir), TMPDIR="/tmp", PYTHONPATH=str(code))

@@ -221,7 +221,7 @@ def test_out_of_memory_in_the_parent_ends_the_run_with_one_line(tmp_path):
     # fresh memory in the parent fails, before, between or after the forks depending on the
     # Python version (the in-process test below makes it fail while children run).
     script = ("import os, resource, sys; sys.path.insert(0, %r)\n"
-              "from probe import cli, policy as _policy\nfrom probe.report import collect as _cmd_run, build as _report\n"
+              "from probe import cli, policy as _policy\nimport probe.commands.run\nfrom probe.report import collect as _cmd_run, build as _report\n"
               "from probe.engine import runner as _runner\nfrom probe.attribution import attribute as _attribution\n"
               "_runner._preload()\n"
               "with open('/proc/self/status') as f:\n"

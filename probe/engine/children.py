@@ -50,7 +50,7 @@ def isolated_args(path_entries):
 
 def package_parent():
     """The directory that holds the `probe` package."""
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def import_path():

@@ -67,7 +67,7 @@ def probe_argv(args):
 
 def systemd_run_argv(unit, properties, args):
     # The interpreter by absolute path: a transient unit does not search a venv's bin/.
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {"PYTHONPATH": package_parent}
     env.update({k: v for k, v in os.environ.items() if k.startswith("MEMPROBE_PROVENANCE")})
     argv = ["systemd-run", "--wait", "--pipe", "--collect", "--quiet"]

@@ -256,7 +256,7 @@ def _preload():
     import tempfile  # noqa: F401
     import gc
     from probe.platform import libc as _libc  # noqa: F401
-    from probe.engine import worker as _worker
+    from probe.engine import worker as _worker  # noqa: F401
     _libc.libc()
     if hasattr(impl, "preload"):
         impl.preload()

@@ -20,16 +20,6 @@ EXPECTED_SIGNALS = [getattr(signal, n) for n in
 HANG_ENV = "MEMPROBE_TEST_HANG"
 
 
-def add_arguments(parser):
-    parser.add_argument("task")
-    parser.add_argument("--fd", type=int, required=True)
-    parser.add_argument("--arch", default="")
-
-
-def main(args):
-    child_main(args.task, args.fd, args.arch or None)
-
-
 def _setup():
     import faulthandler
     import gc

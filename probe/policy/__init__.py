@@ -293,8 +293,8 @@ def unknown(reason, **fields):
 def _load():
     # Importing the modules fills DETECTORS in registry order.
     from probe.policy import linux as _linux  # noqa: F401
-    from probe.policy import bsd as _bsd
-    from probe.policy import mounts as _mounts
+    from probe.policy import bsd as _bsd  # noqa: F401
+    from probe.policy import mounts as _mounts  # noqa: F401
 
 
 def detect(root=None, os_name=None, env=None, executable=None, include_inapplicable=False):

@@ -33,7 +33,7 @@ def _interpreter(src):
         return src.executable(), marks, None
     except Unavailable as exc:
         return src.executable(), None, str(exc)
-    except _parse.ELFError as exc:
+    except _markings.ELFError as exc:
         return src.executable(), None, "cannot parse the interpreter's ELF headers: %s" % exc
 
 

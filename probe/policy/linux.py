@@ -87,7 +87,7 @@ def interpreter_markings(src, path=None):
         out["pt_pax_flags"] = pt
     except Unavailable as exc:
         out["notes"].append(str(exc))
-    except _parse.ELFError as exc:
+    except _markings.ELFError as exc:
         out["notes"].append("cannot parse the interpreter's ELF headers: %s" % exc)
     if xattr is not None and xattr["valid"] and xattr["flags"]:
         out["source"], flags = "xattr", xattr["flags"]

@@ -98,7 +98,7 @@ def unmarked_interpreter(executable=None, directory=None, force=False, verify=Tr
         with open(exe, "rb") as f:
             data = bytearray(f.read())
         edits = _markings.unmark_elf(bytes(data[:65536]))
-    except (OSError, _parse.ELFError) as exc:
+    except (OSError, _markings.ELFError) as exc:
         out["reason"] = "cannot read %s as an ELF program: %s" % (exe, exc)
         return out
     for offset, patch in edits:
