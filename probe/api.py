@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     ReportLike = Union[Mapping[str, Any], str, bytes, "os.PathLike[str]"]
 
 from probe.vocab import FAILS, HOLDS, UNDECIDED  # noqa: E402
+
 _TEXT_NAME = "<text>"
 
 

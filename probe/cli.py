@@ -13,7 +13,7 @@ import threading
 
 from probe import __version__
 from probe.errors import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_SIGNAL_BASE, EXIT_USAGE,
-                           STOP_SIGNALS, MemprobeError, Terminated)
+                          STOP_SIGNALS, MemprobeError, Terminated)
 
 # name -> (module, one-line help). Order is the order of `memprobe --help`.
 COMMANDS = {

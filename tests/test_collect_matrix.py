@@ -15,7 +15,7 @@ import pytest
 from probe.commands import matrix
 
 from helpers.collect_fixtures import (HOSTILE, chromium, cli, real, variant, with_attribution, write,  # noqa: F401
-                               write_bytes)
+                                      write_bytes)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from probe.commands import show
 from probe.render.text import Palette
 
 from helpers.collect_fixtures import (HOSTILE, cli, real, variant, with_attribution, write,  # noqa: F401
-                               write_bytes)
+                                      write_bytes)
 
 
 # --------------------------------------------------------------------------- show

@@ -32,9 +32,9 @@ from probe.render import check_output as _check_output
 from probe.render import text as _render
 from probe.render.check_output import junit_cases, render  # noqa: F401 - this module's API
 from probe.gate.evaluate import (FAILS, HOLDS, UNDECIDED, check, evaluate,  # noqa: F401
-                                      exit_status, sections)
+                                 exit_status, sections)
 from probe.gate.expect import (ExpectationFile, known_names, load_expectations,  # noqa: F401
-                                    parse_expectations, resolve)
+                               parse_expectations, resolve)
 from probe.gate.expect_entry import Expectation  # noqa: F401
 from probe.errors import InputError, OutputError, UsageError
 

@@ -31,7 +31,7 @@ from probe.render import rows as _rows
 from probe.render.text import clean
 from probe.render.rows import _compact, read_row  # noqa: F401 - read_row: also the API
 from probe.render.table import (COLOURS, ICONS, iter_json, render_csv, render_html,  # noqa: F401
-                                   render_json, render_markdown)
+                                render_json, render_markdown)
 from probe.errors import EXIT_OK, HostError, InputError, UsageError
 
 REPORT_SUFFIXES = (".yaml", ".yml", ".json")
