@@ -151,8 +151,10 @@ def side_by_side(repeat, env, paxtest):
 
 def isolation_figures(repeat):
     """(per-probe wall ms by jobs, isolated map_rx s, in-process s, bare fork s, probe count)."""
-    from probe import _arch, _probes, _runner
-    from probe._platform import impl
+    from probe.engine import arch as _arch
+    from probe.engine import probes as _probes
+    from probe.engine import runner as _runner
+    from probe.platform import impl
     _runner._preload()
     arch = _runner.detect_arch()
     probe = _probes.by_id()["map_rx"]
@@ -190,7 +192,7 @@ def isolation_figures(repeat):
 
 
 def detection_ms():
-    from probe import _policy
+    from probe import policy as _policy
     _policy.detect()
     times = []
     for _ in range(20):
@@ -215,7 +217,7 @@ def main():
     per_probe, isolated, inproc, fork, probe_count = isolation_figures(args.repeat)
     detect_ms = detection_ms()
 
-    from probe import _probes
+    from probe.engine import probes as _probes
     med = {name: statistics.median(times) for name, (times, _) in figures.items()}
     rss = {name: peak for name, (_, peak) in figures.items()}
     print("memprobe run benchmark (%d interleaved runs, Python %s, %d CPUs, load %.2f -> %.2f)"

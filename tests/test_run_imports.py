@@ -53,7 +53,7 @@ def _collector_modules():
 def test_plain_run_imports_neither_psutil_nor_collectors(tmp_path):
     out = tmp_path / "r.yaml"
     modules, at_fork = _modules_of_run(tmp_path, "--output", str(out))
-    assert "probe._runner" in modules and "yaml" in modules   # it did run and write YAML
+    assert "probe.engine.runner" in modules and "yaml" in modules   # it did run and write YAML
     assert out.read_text().startswith("schema_version: 1\n")
     assert "psutil" not in modules
     assert "subprocess" not in modules
@@ -66,7 +66,7 @@ def test_fork_parent_runs_no_python_at_fork_handlers(tmp_path):
     bookkeeping): with them a bare child costs about twice as much. tempfile brings both."""
     _, at_fork = _modules_of_run(tmp_path, "--output", str(tmp_path / "r.yaml"),
                                  "--only", "dual_map_file", "patch_file_text")
-    assert "probe._worker" in at_fork and "ctypes" in at_fork   # what the children need is there
+    assert "probe.engine.worker" in at_fork and "ctypes" in at_fork   # what the children need is there
     assert not at_fork & {"random", "threading", "tempfile"}, at_fork & {"random", "threading", "tempfile"}
 
 
@@ -88,7 +88,7 @@ def test_collector_modules_are_known():
 
 
 _TMPDIR_OF = {
-    "ours": "import sys; from probe import _children; "
+    "ours": "import sys; from probe.engine import children as _children; "
             "assert 'tempfile' not in sys.modules; print(_children.default_tmpdir())",
     "tempfile": "import tempfile; print(tempfile.gettempdir())",
 }
@@ -111,7 +111,7 @@ def test_default_tmpdir_is_the_one_tempfile_picks(tmp_path, tmpdir_value):
 
 
 def test_temp_file_is_private_and_new(tmp_path):
-    from probe import _children
+    from probe.engine import children as _children
     fd, path = _children.make_temp_file(str(tmp_path), "memprobe-")
     try:
         assert os.path.dirname(path) == str(tmp_path)
