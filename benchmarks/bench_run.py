@@ -19,14 +19,15 @@
    minus the same body run in-process), beside a bare fork()+_exit()+waitpid().
 
 Runs are timed with compiled bytecode, as an installed memprobe has it: the children get
-no PYTHONDONTWRITEBYTECODE, and a first untimed run writes the cache.
+no PYTHONDONTWRITEBYTECODE, and a first untimed run writes the cache. The figures of 3.
+come from a child of this script (--isolation-only) that loads what a run loads and no
+more: subprocess, statistics and tempfile bring in threading and random, whose at-fork
+handlers would run in every forked probe child and inflate its cost.
 """
 
 import argparse
+import json
 import os
-import shutil
-import statistics
-import subprocess
 import sys
 import time
 
@@ -45,8 +46,15 @@ PAXTEST_BINARIES = ("anonmap", "execbss", "execdata", "execheap", "execstack", "
 PAXTEST_DIRS = ("/usr/lib/paxtest", "/usr/lib64/paxtest", "/usr/libexec/paxtest")
 
 
+def median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def wall(cmd, env, check=True):
     """Wall time and peak RSS (KiB) of one command."""
+    import subprocess
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=env)
@@ -68,6 +76,8 @@ def _paxtest_dir():
 
 def find_paxtest():
     """(directory of paxtest's binaries or None, a line saying how it was found or why not)."""
+    import shutil
+    import subprocess
     found = _paxtest_dir()
     if found:
         return found, "paxtest found in %s" % found
@@ -89,6 +99,8 @@ def find_paxtest():
 
 def gnu_time():
     """GNU time's path, or None (BusyBox and shell keywords have no -f %M)."""
+    import shutil
+    import subprocess
     path = shutil.which("time")
     if not path:
         return None
@@ -98,6 +110,7 @@ def gnu_time():
 
 def peak_rss(timer, cmd, env):
     """Peak RSS (KiB) of cmd and the children it reaped, measured by GNU time."""
+    import subprocess
     import tempfile
     with tempfile.NamedTemporaryFile("r") as out:
         subprocess.run([timer, "-f", "%M", "-o", out.name] + cmd, stdin=subprocess.DEVNULL,
@@ -186,9 +199,9 @@ def isolation_figures(repeat):
             t0 = time.perf_counter()
             _runner.run_tasks(ids, arch, "fork", 10.0, jobs)
             walls.append(time.perf_counter() - t0)
-        per_probe[jobs] = statistics.median(walls) / len(ids) * 1000
-    return (per_probe, statistics.median(isolated), statistics.median(inproc),
-            statistics.median(forks), len(ids))
+        per_probe[jobs] = median(walls) / len(ids) * 1000
+    return (per_probe, median(isolated), median(inproc),
+            median(forks), len(ids))
 
 
 def detection_ms():
@@ -199,13 +212,26 @@ def detection_ms():
         t0 = time.perf_counter()
         _policy.detect()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
+    return median(times) * 1000
+
+
+def isolation_in_child(repeat, env):
+    """isolation_figures() and detection_ms() from a fresh child of this script."""
+    import subprocess
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--isolation-only",
+                          "--repeat", str(repeat)], env=env, stdout=subprocess.PIPE, check=True).stdout
+    per_probe, isolated, inproc, fork, count, detect_ms = json.loads(out)
+    return {int(k): v for k, v in per_probe.items()}, isolated, inproc, fork, count, detect_ms
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--isolation-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.isolation_only:
+        print(json.dumps(list(isolation_figures(args.repeat)) + [detection_ms()]))
+        return
     env = dict(os.environ, PYTHONPATH=ROOT)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     paxtest, how = find_paxtest()
@@ -214,11 +240,10 @@ def main():
     figures = side_by_side(args.repeat, env, paxtest)
     load_after = os.getloadavg()[0]
     measured_rss = rss_figures(env, paxtest)
-    per_probe, isolated, inproc, fork, probe_count = isolation_figures(args.repeat)
-    detect_ms = detection_ms()
+    per_probe, isolated, inproc, fork, probe_count, detect_ms = isolation_in_child(args.repeat, env)
 
     from probe.engine import probes as _probes
-    med = {name: statistics.median(times) for name, (times, _) in figures.items()}
+    med = {name: median(times) for name, (times, _) in figures.items()}
     rss = {name: peak for name, (_, peak) in figures.items()}
     print("memprobe run benchmark (%d interleaved runs, Python %s, %d CPUs, load %.2f -> %.2f)"
           % (args.repeat, sys.version.split()[0], os.cpu_count() or 0, load_before, load_after))

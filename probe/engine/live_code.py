@@ -32,11 +32,10 @@ class WayFailed(Exception):
 
 def temp_fd(content: bytes) -> int:
     """An unlinked temporary file in $TMPDIR holding content: nothing stays behind."""
-    if _children.child_tmpdir:      # a forked child: in its run's directory
-        fd, path = _children.make_temp_file(_children.child_tmpdir, "memprobe-")
-    else:                            # a spawned worker (TMPDIR is its run's directory), a test
-        import tempfile
-        fd, path = tempfile.mkstemp(prefix="memprobe-")
+    # A forked child of a run: in the run's directory; else where tempfile would put it (a
+    # spawned worker's TMPDIR is its run's directory), without importing it in a child.
+    directory = _children.child_tmpdir or _children.default_tmpdir()
+    fd, path = _children.make_temp_file(directory, "memprobe-")
     try:
         os.unlink(path)
         os.write(fd, content)

@@ -49,8 +49,6 @@ def _follow(start, timeout):
 
 def _start(task, arch_name, isolation, tmpdir=None):
     start = _children.start_fork if isolation == "fork" else _children.start_spawn
-    if tmpdir is None and isolation == "fork":
-        import tempfile  # noqa: F401 - the child makes its files with it, and must not import
     try:
         return start(task, arch_name, tmpdir)
     except OSError as exc:
