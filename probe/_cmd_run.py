@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from probe import _children
+from probe import _children, _run_terminal
 from probe._errors import HostError, OutputError, Terminated, UsageError
 
 # Set in a run started through an unmarked interpreter copy: the original interpreter.
@@ -47,6 +47,8 @@ def add_arguments(parser):
                              "private mount points and non-root uids from the report (see `memprobe redact`)")
     parser.add_argument("--like-unit", metavar="UNIT",
                         help="run the probes in a transient systemd unit with UNIT's sandbox properties")
+    from probe._collect._render import add_perspective_argument
+    add_perspective_argument(parser)
 
 
 def _positive(text):
@@ -145,12 +147,14 @@ def main(args):
         from probe import _like_unit
         report = _like_unit.collect(args)
     else:
-        report = collect(args.only, args.isolation, args.timeout, args.arm_mode, jobs=args.jobs)
+        report = _collect_with_progress(args)
     if args.redact:
         report = _redact.redact_report(report, key=redaction_key)
     text = _report.dumps(report, fmt)
-    failures = _write_files(args, report, text, fmt)
-    if not args.quiet:   # even when a file failed: the probing work must not be lost
+    failures, written = _write_files(args, report, text, fmt)
+    if not args.quiet and _run_terminal.wants_summary(args.output, written):
+        _output.write_stdout(_run_terminal.summary(report, written, args.perspective))
+    elif not args.quiet:   # even when a file failed: the probing work must not be lost
         if not _output.stdout_takes_utf8():
             text = _report.dumps(report, fmt, ascii_only=True)
         _output.write_stdout(text)
@@ -158,14 +162,24 @@ def main(args):
     return 0
 
 
+def _collect_with_progress(args):
+    progress = _run_terminal.progress(args.only)
+    try:
+        return collect(args.only, args.isolation, args.timeout, args.arm_mode, progress, args.jobs)
+    finally:
+        progress.finish()
+
+
 def _write_files(args, report, text, fmt):
-    """Write the report file and the JUnit file; the OutputErrors of those that failed."""
+    """Write the report file and the JUnit file: (the OutputErrors of those that failed,
+    the report file's path or None when none was written)."""
     from probe import _output
-    failures = []
+    failures, written = [], None
     if args.output != "-":
         path = args.output or _default_path(report, fmt, args.only)
         try:
             _output.write_file(path, text)
+            written = path
             sys.stderr.write("memprobe: report written to %s\n" % _output.display(path))
         except OutputError as exc:
             failures.append(exc)
@@ -175,4 +189,4 @@ def _write_files(args, report, text, fmt):
             _output.write_file(args.junit, _junit.run_junit(report))
         except OutputError as exc:
             failures.append(exc)
-    return failures
+    return failures, written
