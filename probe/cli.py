@@ -26,6 +26,7 @@ COMMANDS = {
     "validate": ("probe._collect.validate", "check reports against the report schema"),
     "redact": ("probe._cmd_redact", "a copy of a report without host name, user names and private paths"),
     "capture-fixture": ("probe._policy.capture", "copy this host's policy sources into a fixture tree"),
+    "report": ("probe._cmd_report", "print a report as Markdown for a bug tracker (--for-issue)"),
     "completion": ("probe._cmd_completion", "print a shell completion script (bash, zsh, fish)"),
     # Internal: the parent re-runs the CLI as an isolated worker (--isolation spawn).
     "_worker": ("probe._worker", argparse.SUPPRESS),
