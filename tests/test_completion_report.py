@@ -124,3 +124,57 @@ def test_report_text_cannot_close_the_fence_or_break_the_table():
     assert "\n`````yaml\n" in out and out.rstrip().endswith("`````\n\n</details>")
     assert "| a \\| b \\<script\\> |" in out
     assert _fenced_yaml(out)["recommendation"] == doc["recommendation"]
+
+
+def _zsh_line_after_tab(script, home, lines):
+    """Type each (line, what to wait for) and a TAB in an interactive zsh on a pty; what zsh
+    echoed back for each, up to what was awaited (or all of it after 20 s)."""
+    import os
+    import select
+    import time
+    master, slave = os.openpty()
+    proc = subprocess.Popen(["zsh", "-f", "-i"], stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                            env={"HOME": home, "TERM": "dumb", "PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    os.close(slave)
+
+    def read_until(pattern, seconds=20):
+        out, end = "", time.monotonic() + seconds
+        while not re.search(pattern, out) and time.monotonic() < end:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    out += os.read(master, 4096).decode("utf-8", "replace")
+                except OSError:
+                    break
+        return out
+
+    try:
+        os.write(master, ("PS1='%%'; autoload -U compinit; compinit -u -D; source %s; PS1='READY> '\n"
+                          % script).encode())
+        read_until(r"READY> $")
+        echoed = []
+        for line, awaited in lines:
+            os.write(master, line.encode() + b"\t")
+            echoed.append(read_until(awaited))
+            os.write(master, b"\x15")   # ^U: clear the line for the next one
+            read_until(r"\x15|$", 0.3)
+        os.write(master, b"exit\n")
+        proc.wait(timeout=30)
+        return echoed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def test_zsh_completes_in_an_interactive_shell(tmp_path):
+    if not shutil.which("zsh"):
+        pytest.skip("zsh is not installed")
+    script = _script(tmp_path, "zsh")
+    ru, iso, choices, persp = _zsh_line_after_tab(script, str(tmp_path), [
+        ("memprobe ru", "memprobe run $"), ("memprobe run --iso", "--isolation $"),
+        ("memprobe run --isolation ", r"fork\s+spawn"), ("memprobe show --persp", "--perspective $")])
+    assert ru.endswith("memprobe run "), ru
+    assert iso.endswith("memprobe run --isolation "), iso
+    assert re.search(r"fork\s+spawn", choices), choices
+    assert persp.endswith("memprobe show --perspective "), persp
