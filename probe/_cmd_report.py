@@ -35,13 +35,8 @@ def main(args) -> int:
 
 def _probe_here(args):
     from probe import _run_terminal
-    from probe._cmd_run import collect
 
     if args.pax_defaults:   # it re-runs a command from an interpreter copy: run does that
         raise UsageError("report: for --pax-defaults, run `memprobe run --pax-defaults -o FILE`, "
                          "then `memprobe report --for-issue FILE`")
-    progress = _run_terminal.progress(args.only)
-    try:
-        return collect(args.only, args.isolation, args.timeout, progress=progress, jobs=args.jobs)
-    finally:
-        progress.finish()
+    return _run_terminal.collect(args)

@@ -147,7 +147,7 @@ def main(args):
         from probe import _like_unit
         report = _like_unit.collect(args)
     else:
-        report = _collect_with_progress(args)
+        report = _run_terminal.collect(args)
     if args.redact:
         report = _redact.redact_report(report, key=redaction_key)
     text = _report.dumps(report, fmt)
@@ -160,14 +160,6 @@ def main(args):
         _output.write_stdout(text)
     _output.raise_first(failures)
     return 0
-
-
-def _collect_with_progress(args):
-    progress = _run_terminal.progress(args.only)
-    try:
-        return collect(args.only, args.isolation, args.timeout, args.arm_mode, progress, args.jobs)
-    finally:
-        progress.finish()
 
 
 def _write_files(args, report, text, fmt):

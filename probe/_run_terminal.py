@@ -13,6 +13,17 @@ def progress(only) -> RunProgress:
     return RunProgress(len(_runner.select_probes(only)), sys.stderr)
 
 
+def collect(args) -> dict:
+    """Run the probes as args say (run's probe options), with progress on a terminal's stderr."""
+    from probe._cmd_run import collect as collect_report
+    progress_line = progress(args.only)
+    try:
+        return collect_report(args.only, args.isolation, args.timeout, getattr(args, "arm_mode", "arm"),
+                              progress_line, args.jobs)
+    finally:
+        progress_line.finish()
+
+
 def wants_summary(output, written) -> bool:
     """The summary instead of the report: stdout is a terminal and the report went to a file."""
     if output == "-" or not written:

@@ -155,3 +155,15 @@ def test_check_colours_what_was_found_from_the_perspective(tmp_path):
     assert jit.returncode == hardening.returncode == 2
     assert "(found \x1b[32mworks\x1b[0m" in jit.stdout
     assert "(found \x1b[31mworks\x1b[0m" in hardening.stdout
+
+
+def test_check_run_and_report_show_progress_on_a_terminal(tmp_path):
+    expect = tmp_path / "e.yaml"
+    expect.write_text("probes:\n  map_rx: allowed\n")
+    status, out, err, _ = run_on_ptys("check", "--run", "-e", str(expect), "--only", "map_rx", env=tty_env())
+    assert status == 0, err + out
+    assert "memprobe: [1/1] probes done" in ANSI.sub("", err)
+    status, out, err, _ = run_on_ptys("report", "--for-issue", "--only", "map_rx", stdout_tty=False,
+                                      env=tty_env())
+    assert status == 0, err
+    assert "memprobe: [1/1] probes done" in ANSI.sub("", err) and "<details>" in out

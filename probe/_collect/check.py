@@ -79,10 +79,10 @@ def _check_usage(args):
 
 def _run_report(args):
     try:
-        from probe._cmd_run import collect
+        from probe import _cmd_run, _run_terminal  # noqa: F401 - the engine must be in this build
     except ImportError:
         raise UsageError("--run needs the probe engine, which this build lacks") from None
-    return collect(args.only, args.isolation, args.timeout, jobs=args.jobs)
+    return _run_terminal.collect(args)   # with progress when stderr is a terminal
 
 
 def _probe_this_host(args, failures):
