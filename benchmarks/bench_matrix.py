@@ -68,7 +68,7 @@ def base_report():
 
 
 def vary(base, rng, index, hostnames):
-    from probe import _report
+    from probe.report import build as _report
 
     report = copy.deepcopy(base)
     os_name, kernels = rng.choice(OSES)
@@ -109,13 +109,13 @@ def vary(base, rng, index, hostnames):
 
 
 try:
-    from probe import _attribution
+    from probe.attribution import attribute as _attribution
 except ImportError:  # an engine without attribution: reports without it
     _attribution = None
 
 
 def generate(directory, count, seed=1):
-    from probe import _report
+    from probe.report import build as _report
 
     rng = random.Random(seed)
     base = base_report()

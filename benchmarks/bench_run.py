@@ -52,8 +52,10 @@ def main():
         rss.append(r)
     b, r = statistics.median(base), statistics.median(runs)
 
-    from probe import _arch, _probes, _runner
-    from probe._platform import impl
+    from probe.engine import arch as _arch
+    from probe.engine import probes as _probes
+    from probe.engine import runner as _runner
+    from probe.platform import impl
     _runner._preload()
     arch = _runner.detect_arch()
     probe = _probes.by_id()["map_rx"]
@@ -88,7 +90,7 @@ def main():
             walls.append(time.perf_counter() - t0)
         per_probe[jobs] = statistics.median(walls) / len(ids) * 1000
 
-    from probe import _policy
+    from probe import policy as _policy
     _policy.detect()
     detect_times = []
     for _ in range(20):

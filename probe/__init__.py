@@ -13,9 +13,10 @@ Errors: MemprobeError and its subclasses UsageError, InputError, ReportError, Ho
 """
 
 __version__ = "0.1.0"
-SCHEMA_VERSION = 1
 
-from probe._errors import HostError, InputError, MemprobeError, ReportError, UsageError  # noqa: E402
+from probe.vocab import SCHEMA_VERSION  # noqa: E402
+
+from probe.errors import HostError, InputError, MemprobeError, ReportError, UsageError  # noqa: E402
 from probe.api import CheckLine, CheckResult, check, diff, load, run, validate  # noqa: E402
 
 __all__ = ["run", "load", "validate", "check", "diff", "CheckResult", "CheckLine", "SCHEMA_VERSION",

@@ -4,11 +4,11 @@
     report = probe.run(only=["flip_rw_rx", "dual_map_memfd"])
     result = probe.check(report, {"wx_flip": "works"})
 
-Importing this module imports nothing but probe._errors: `memprobe run` imports it
+Importing this module imports nothing but probe.errors: `memprobe run` imports it
 too (through `probe`), and its start-up time is measured. Every function imports
 what it needs when it is called.
 
-Errors are the classes of probe._errors, exported by `probe`: UsageError for
+Errors are the classes of probe.errors, exported by `probe`: UsageError for
 arguments that cannot work, InputError for a file that cannot be read, ReportError
 (an InputError) for a document that is not a valid report, HostError when the host
 cannot do what was asked. All are MemprobeError.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-from probe._errors import InputError, ReportError, UsageError
+from probe.errors import InputError, ReportError, UsageError
 
 # Names for the type checker only: importing typing would cost `memprobe run` ~2 ms.
 TYPE_CHECKING = False
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     PathOrText = Union[str, bytes, "os.PathLike[str]"]
     ReportLike = Union[Mapping[str, Any], str, bytes, "os.PathLike[str]"]
 
-HOLDS, FAILS, UNDECIDED = "holds", "fails", "undecided"
+from probe.vocab import FAILS, HOLDS, UNDECIDED  # noqa: E402
+
 _TEXT_NAME = "<text>"
 
 
@@ -46,7 +47,7 @@ def run(only: Iterable[str] | str | None = None, isolation: str = "fork", timeou
 
     selected = _probe_ids(only)
     _check_run_arguments(isolation, timeout, jobs)
-    from probe._cmd_run import collect
+    from probe.report.collect import collect
 
     frozen_before = gc.get_freeze_count()
     try:
@@ -89,7 +90,7 @@ def load(path_or_text: PathOrText) -> dict[str, Any]:
     malformed, hostile (tags, aliases, too deep or too large), of another schema
     version or invalid; the message is one line, `NAME:LINE:COL: problem`.
     """
-    from probe import _load
+    from probe.report import load as _load
 
     data = _document_bytes(path_or_text)
     if data is None:
@@ -119,7 +120,7 @@ def _document_bytes(path_or_text):
     else:
         raise UsageError("expected a path, bytes or the text of a report, not %s"
                          % type(path_or_text).__name__)
-    from probe import _load
+    from probe.report import load as _load
 
     limit = _load.max_bytes_default()
     if len(data) > limit:
@@ -131,7 +132,7 @@ def _document_bytes(path_or_text):
 def validate(report: Any) -> list[str]:
     """Every problem of a report (parsed data) against schema version 1, as
     'path: problem' lines; an empty list for a valid report. Never raises."""
-    from probe import _load
+    from probe.report import load as _load
 
     return _load.report_problems(report, full=True)
 
@@ -198,9 +199,9 @@ def check(report: ReportLike, expectations: Mapping[str, Any] | str | os.PathLik
     Raises InputError for expectations that name unknown probes or capabilities or
     use unknown words (FILE:LINE for a file), ReportError for an invalid report.
     """
-    from probe._collect import _render
-    from probe._collect import check as checking
-    from probe._errors import EXIT_DIFFERENT, EXIT_OK
+    from probe.render import text as _render
+    from probe import gate as checking
+    from probe.errors import EXIT_DIFFERENT, EXIT_OK
 
     doc = _report(report)
     parsed = _expectations(expectations, checking)
@@ -221,7 +222,7 @@ def _expectations(expectations, checking):
                          % type(expectations).__name__)
     import json
 
-    from probe import _load
+    from probe.report import load as _load
 
     # Through the same loader as a file: plain data only, whatever the dict holds.
     try:
@@ -247,6 +248,6 @@ def diff(a: ReportLike, b: ReportLike) -> dict[str, Any]:
     host and process fields that differ but do not make the reports differ.
     Raises ReportError for an invalid report.
     """
-    from probe._collect.diff import compare
+    from probe.gate.compare import compare
 
     return compare(_report(a, "a"), _report(b, "b"))

@@ -11,25 +11,26 @@ import signal
 import sys
 import threading
 
-from probe import __version__, _exit_help
-from probe._errors import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_SIGNAL_BASE, EXIT_USAGE,
-                           STOP_SIGNALS, MemprobeError, Terminated)
+from probe import __version__
+from probe.commands import _exit_codes
+from probe.errors import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_SIGNAL_BASE, EXIT_USAGE,
+                          STOP_SIGNALS, MemprobeError, Terminated)
 
 # name -> (module, one-line help). Order is the order of `memprobe --help`.
 COMMANDS = {
-    "run": ("probe._cmd_run", "run the probes on this host and write a report"),
-    "list": ("probe._cmd_list", "list the probes with a one-line description"),
-    "show": ("probe._collect.show", "print a report as a readable summary"),
-    "diff": ("probe._collect.diff", "compare two reports"),
-    "matrix": ("probe._collect.matrix", "tabulate many reports: hosts x capabilities"),
-    "check": ("probe._collect.check", "check a report against expectations (CI gate)"),
-    "validate": ("probe._collect.validate", "check reports against the report schema"),
-    "redact": ("probe._cmd_redact", "a copy of a report without host name, user names and private paths"),
-    "capture-fixture": ("probe._policy.capture", "copy this host's policy sources into a fixture tree"),
-    "report": ("probe._cmd_report", "print a report as Markdown for a bug tracker (--for-issue)"),
-    "completion": ("probe._cmd_completion", "print a shell completion script (bash, zsh, fish)"),
+    "run": ("probe.commands.run", "run the probes on this host and write a report"),
+    "list": ("probe.commands.list", "list the probes with a one-line description"),
+    "show": ("probe.commands.show", "print a report as a readable summary"),
+    "diff": ("probe.commands.diff", "compare two reports"),
+    "matrix": ("probe.commands.matrix", "tabulate many reports: hosts x capabilities"),
+    "check": ("probe.commands.check", "check a report against expectations (CI gate)"),
+    "validate": ("probe.commands.validate", "check reports against the report schema"),
+    "redact": ("probe.commands.redact", "a copy of a report without host name, user names and private paths"),
+    "capture-fixture": ("probe.commands.capture_fixture", "copy this host's policy sources into a fixture tree"),
+    "report": ("probe.commands.report", "print a report as Markdown for a bug tracker (--for-issue)"),
+    "completion": ("probe.commands.completion", "print a shell completion script (bash, zsh, fish)"),
     # Internal: the parent re-runs the CLI as an isolated worker (--isolation spawn).
-    "_worker": ("probe._worker", argparse.SUPPRESS),
+    "_worker": ("probe.commands.worker", argparse.SUPPRESS),
 }
 
 class _Parser(argparse.ArgumentParser):
@@ -44,13 +45,13 @@ def _build_parser(only=None):
         prog="memprobe",
         description="Probe which code-loading strategies this host allows (NX, W^X, RWX, "
         "double mapping) and which mechanism blocks the others.",
-        epilog=_exit_help.epilog(),
+        epilog=_exit_codes.epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-V", "--version", action="version", version="memprobe %s" % __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (modname, helptext) in COMMANDS.items():
-        kwargs = {"epilog": _exit_help.epilog(name), "formatter_class": argparse.RawDescriptionHelpFormatter}
+        kwargs = {"epilog": _exit_codes.epilog(name), "formatter_class": argparse.RawDescriptionHelpFormatter}
         if helptext is not argparse.SUPPRESS:
             kwargs["help"] = helptext
             kwargs["description"] = helptext
@@ -103,7 +104,7 @@ def _command(argv):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    from probe import _output
+    from probe.report import output as _output
     _output.guard_standard_fds()
     previous = _catch_stop_signals(_command(argv))
     try:
@@ -143,7 +144,7 @@ def _main(argv):
     except BrokenPipeError:
         # The reader left early (`memprobe show | head`): no message, as such readers expect,
         # but not success either, since what it got was cut.
-        from probe import _output
+        from probe.report import output as _output
         _output.silence_stdout()
         return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a line

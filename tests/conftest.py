@@ -12,10 +12,10 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFINE = os.path.join(ROOT, "tests", "_confine.py")
+CONFINE = os.path.join(ROOT, "tests", "helpers", "confine.py")
 UNAVAILABLE = 77
 
-# name -> options for tests/_confine.py
+# name -> options for tests/helpers/confine.py
 CONFINEMENTS = {
     "plain": [],
     "mdwe": ["--mdwe"],
@@ -34,7 +34,7 @@ def memprobe_env(**extra):
 
 
 def run_cli(*args, confine=(), env=None, cwd=None, timeout=120):
-    """Run `python -m probe ARGS` (optionally under tests/_confine.py); CompletedProcess."""
+    """Run `python -m probe ARGS` (optionally under tests/helpers/confine.py); CompletedProcess."""
     cmd = [sys.executable, "-m", "probe"] + list(args)
     if confine:
         cmd = [sys.executable, CONFINE] + list(confine) + ["--"] + cmd

@@ -2,7 +2,7 @@
 
 Each test runs the script in a child process with the action's INPUT_* variables and
 GITHUB_OUTPUT / GITHUB_STEP_SUMMARY / RUNNER_TEMP in a temporary directory, on this
-kernel (plain, or under PR_SET_MDWE through tests/_confine.py), and reads back the
+kernel (plain, or under PR_SET_MDWE through tests/helpers/confine.py), and reads back the
 outputs, the job summary, the report and the exit status.
 """
 

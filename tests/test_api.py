@@ -19,7 +19,7 @@ PUBLIC = ["run", "load", "validate", "check", "diff", "CheckResult", "CheckLine"
 
 
 def python(code, confine=()):
-    """Run `python -c code` (optionally under tests/_confine.py); CompletedProcess."""
+    """Run `python -c code` (optionally under tests/helpers/confine.py); CompletedProcess."""
     cmd = [sys.executable, "-c", code]
     if confine:
         cmd = [sys.executable, CONFINE] + list(confine) + ["--"] + cmd
@@ -44,8 +44,8 @@ def test_import_probe_stays_cheap():
                   "print(' '.join(sorted(set(sys.modules) - before)))")
     assert proc.returncode == 0, proc.stderr
     added = set(proc.stdout.split())
-    assert {"probe", "probe.api", "probe._errors"} <= added
-    for heavy in ("yaml", "psutil", "typing", "ctypes", "probe._runner", "probe._cmd_run", "probe._load"):
+    assert {"probe", "probe.api", "probe.errors"} <= added
+    for heavy in ("yaml", "psutil", "typing", "ctypes", "probe.engine.runner", "probe.commands.run", "probe.report.collect", "probe.report.load"):
         assert heavy not in added, heavy
 
 

@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from probe import _arch, _libc
+from probe.engine import arch as _arch
+from probe.platform import libc as _libc
 
 # Independently verified "return 23" encodings (assembled, disassembled and run).
 VERIFIED = {

@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from probe import _arch
+from probe.engine import arch as _arch
 
 PPC64 = _arch.TABLE["ppc64"]
 

@@ -11,10 +11,11 @@ import os
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from probe import _attribution, _schema
-from probe._attribution import MECHANISMS, attribute
+from probe.attribution import attribute as _attribution
+from probe.report import validator as _schema
+from probe.attribution.attribute import MECHANISMS, attribute
 
-from _policy_samples import STEPS, expand
+from helpers.policy_samples import STEPS, expand
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

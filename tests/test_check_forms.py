@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from probe._collect import check
-from probe._errors import InputError
+from probe.commands import check
+from probe.errors import InputError
 
-from _collect_fixtures import cli, real, variant, write, write_bytes  # noqa: F401
+from helpers.collect_fixtures import cli, real, variant, write, write_bytes  # noqa: F401
 
 CONFINED = ("mdwe", "seccomp", "seccomp-kill")
 MECHANISM = {"mdwe": "mdwe", "seccomp": "seccomp", "seccomp-kill": "seccomp"}

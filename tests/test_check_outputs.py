@@ -9,12 +9,12 @@ import sys
 import pytest
 
 import probe
-from probe._collect import _check_output
-from probe._errors import InputError
+from probe.render import check_output as _check_output
+from probe.errors import InputError
 
-from _collect_fixtures import ROOT, cli, real, variant, write, write_bytes  # noqa: F401
+from helpers.collect_fixtures import ROOT, cli, real, variant, write, write_bytes  # noqa: F401
 
-CONFINE = os.path.join(ROOT, "tests", "_confine.py")
+CONFINE = os.path.join(ROOT, "tests", "helpers", "confine.py")
 
 
 def expect(tmp_path, text, name="expect.yaml"):

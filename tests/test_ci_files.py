@@ -14,7 +14,7 @@ import re
 import pytest
 import yaml
 
-from _collect_fixtures import cli
+from helpers.collect_fixtures import cli
 from conftest import ROOT, UNAVAILABLE, run_cli
 
 WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, ".github", "workflows", "*.yml")))

@@ -7,7 +7,11 @@ import tempfile
 
 import pytest
 
-from probe import _arch, _libc, _probes, _runner, _worker
+from probe.engine import arch as _arch
+from probe.platform import libc as _libc
+from probe.engine import probes as _probes
+from probe.engine import runner as _runner
+from probe.engine import worker as _worker
 
 
 def run_child(body, timeout=10.0):
@@ -131,7 +135,7 @@ class _StrippingMaps:
 
 
 def test_maps_without_x_but_running_code_is_allowed_with_a_note():
-    from probe._platform import impl
+    from probe.platform import impl
 
     def body(send):
         ctx = _probes.Context(_arch.TABLE.get(_runner.detect_arch()), _StrippingMaps(impl), send)
@@ -145,7 +149,7 @@ def test_maps_without_x_but_running_code_is_allowed_with_a_note():
 def test_silently_dropped_exec_is_denied_once_the_call_faults():
     # What HardenedBSD PAGEEXEC does: the mmap asked for RWX "succeeds" but the page has no
     # X. Here the page really is RW only; the probe records the RWX request and calls.
-    from probe._platform import impl
+    from probe.platform import impl
 
     def body(send):
         ctx = _probes.Context(_arch.TABLE[_runner.detect_arch()], impl, send)
@@ -161,7 +165,7 @@ def test_silently_dropped_exec_is_denied_once_the_call_faults():
 
 
 def test_dropped_exec_on_a_probe_that_calls_nothing_is_denied():
-    from probe._platform import impl
+    from probe.platform import impl
 
     def body(send):
         ctx = _probes.Context(None, _StrippingMaps(impl), send)

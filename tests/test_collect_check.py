@@ -4,10 +4,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from probe._collect import _junit, check
-from probe._errors import InputError
+from probe.render import junit as _junit
+from probe.commands import check
+from probe.errors import InputError
 
-from _collect_fixtures import HOSTILE, cli, real, variant, with_attribution, write_bytes  # noqa: F401
+from helpers.collect_fixtures import HOSTILE, cli, real, variant, with_attribution, write_bytes  # noqa: F401
 
 
 def expect(tmp_path, text, name="expect.yaml"):

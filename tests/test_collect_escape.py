@@ -10,10 +10,10 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from probe import _load
-from probe._collect import check
+from probe.report import load as _load
+from probe.commands import check
 
-from _collect_fixtures import cli, real, variant, with_attribution, write, write_bytes  # noqa: F401
+from helpers.collect_fixtures import cli, real, variant, with_attribution, write, write_bytes  # noqa: F401
 
 # ESC (a screen clear), BEL, CR, C1 NEL and CSI, right-to-left override, the other bidi
 # controls, line and paragraph separators, and a newline that would start a forged line.
@@ -154,7 +154,7 @@ def test_check_text_and_junit_escape_report_and_expectation_values(hostile, tmp_
 
 
 def test_run_junit_escapes_details(hostile):
-    from probe._collect import _junit
+    from probe.render import junit as _junit
 
     doc = copy.deepcopy(hostile["doc"])
     for result in doc["probes"].values():

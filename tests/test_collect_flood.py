@@ -19,10 +19,10 @@ import time
 
 import pytest
 
-from probe import _load
-from probe._errors import InputError
+from probe.report import load as _load
+from probe.errors import InputError
 
-from _collect_fixtures import ROOT, real, variant, write  # noqa: F401
+from helpers.collect_fixtures import ROOT, real, variant, write  # noqa: F401
 
 IN_OPEN = 0x20
 IN_NONBLOCK = os.O_NONBLOCK
@@ -76,7 +76,7 @@ def busy_fleet(real, tmp_path):
     """More reports than the parallel threshold, and a FIFO named first on the command line:
     the worker that opens it waits for a writer, so the run is in progress for as long as
     the test needs."""
-    from probe._collect import matrix
+    from probe.commands import matrix
 
     plain = real.doc("plain")
     paths = [write(tmp_path, "r%03d.yaml" % i, variant(plain, hostname="h%03d" % i))

@@ -12,10 +12,10 @@ import zlib
 
 import pytest
 
-from probe._collect import matrix
+from probe.commands import matrix
 
-from _collect_fixtures import (HOSTILE, chromium, cli, real, variant, with_attribution, write,  # noqa: F401
-                               write_bytes)
+from helpers.collect_fixtures import (HOSTILE, chromium, cli, real, variant, with_attribution, write,  # noqa: F401
+                                      write_bytes)
 
 
 @pytest.fixture
@@ -185,7 +185,7 @@ def test_matrix_names_blocking_mechanisms_when_attributed(real, tmp_path):
 
 
 def matrix_row_of(doc):
-    from probe._collect import _render
+    from probe.render import text as _render
 
     cells = {cap: (e["state"], e["text"], tuple(_render.blocked_by(doc, cap)) if e["state"] == "blocked" else ())
              for cap, e in doc["summary"].items()}

@@ -7,16 +7,16 @@ import sys
 
 import pytest
 
-from probe._collect import _rows
+from probe.render import rows as _rows
 
-from _collect_fixtures import ROOT, cli
-from test_run_default_path import _interpreter_for, shared_dir  # noqa: F401 - fixture
+from helpers.collect_fixtures import ROOT, cli
+from helpers.uids import interpreter_for, shared_dir  # noqa: F401 - fixture
 
-CONFINE = os.path.join(ROOT, "tests", "_confine.py")
+CONFINE = os.path.join(ROOT, "tests", "helpers", "confine.py")
 
 
 def _redacted_run(directory, name, uid=None):
-    python = sys.executable if uid is None else _interpreter_for(uid)
+    python = sys.executable if uid is None else interpreter_for(uid)
     cmd = [python, "-m", "probe", "run", "--redact", "--only", "map_rx", "--format", "json", "--quiet",
            "--output", str(directory / name)]
     if uid is not None:

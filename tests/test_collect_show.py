@@ -5,11 +5,12 @@ import json
 import pytest
 import yaml
 
-from probe._collect import diff, show
-from probe._collect._render import Palette
+from probe.commands import diff
+from probe.commands import show
+from probe.render.text import Palette
 
-from _collect_fixtures import (HOSTILE, cli, real, variant, with_attribution, write,  # noqa: F401
-                               write_bytes)
+from helpers.collect_fixtures import (HOSTILE, cli, real, variant, with_attribution, write,  # noqa: F401
+                                      write_bytes)
 
 
 # --------------------------------------------------------------------------- show

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, run_cli
-from probe import _issue_markdown
+from probe.render import issue_markdown as _issue_markdown
 from test_terminal import REFERENCE
 
 

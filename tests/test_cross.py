@@ -70,7 +70,7 @@ def test_full_run_has_the_expected_verdicts(runs, name):
 
 @pytest.mark.parametrize("name", ALL)
 def test_report_is_valid_against_the_schema(runs, name):
-    from probe import _schema
+    from probe.report import validator as _schema
     assert _schema.validate(fork_report(runs, name)) == []
 
 

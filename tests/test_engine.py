@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from probe import _schema
+from probe.report import validator as _schema
 from conftest import ROOT, memprobe_env, run_cli
 
 CODE_PROBES_ALLOWED_PLAIN = ["flip_rw_rx", "map_rwx", "flip_rw_rwx", "repatch_rx", "patch_rwx",
@@ -148,7 +148,7 @@ def test_unprivileged_uid(tmp_path):
     # not need to import anything.
     script = (
         "import json, os, sys\n"
-        "from probe import _cmd_run\n"
+        "from probe.report import collect as _cmd_run\n"
         "_cmd_run.collect(only=['map_rx'])\n"
         "os.chdir('/'); os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
         "r = _cmd_run.collect()\n"
@@ -192,8 +192,8 @@ def test_no_core_file_and_no_temporary_file_left_behind(tmp_path):
 def test_parent_never_holds_a_wx_mapping():
     script = (
         "import json, sys\n"
-        "from probe import _cmd_run\n"
-        "from probe._platform import impl\n"
+        "from probe.report import collect as _cmd_run\n"
+        "from probe.platform import impl\n"
         "def wx(): return [p for s, e, p, n in impl.maps_snapshot() if 'w' in p and 'x' in p]\n"
         "before = wx()\n"
         "r = _cmd_run.collect()\n"
@@ -231,7 +231,7 @@ def test_stdout_holds_only_the_report():
 def test_default_report_path_is_written_atomically(tmp_path):
     proc = run_cli("run", "--only", "map_rx", "--quiet", cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    from probe import _runner
+    from probe.engine import runner as _runner
     files = os.listdir(tmp_path / "reports")
     prefix = "linux-%s-" % _runner.detect_arch()
     assert len(files) == 1 and files[0].startswith(prefix) and files[0].endswith(".yaml")
@@ -261,7 +261,7 @@ def test_bad_input_is_one_line_and_exit_1(args, message):
 def test_list_and_version():
     proc = run_cli("list")
     ids = [line.split()[0] for line in proc.stdout.splitlines()]
-    from probe import _probes
+    from probe.engine import probes as _probes
     assert ids == [p.id for p in _probes.REGISTRY]
     assert "exec_rw" in ids and "read_implies_exec" in ids
     proc = run_cli("--version")

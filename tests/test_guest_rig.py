@@ -25,7 +25,7 @@ def test_job_disk_holds_the_script_the_package_and_extra_files_in_whole_sectors(
         assert tar.extractfile("job.sh").read() == b"echo hi\n"
         assert tar.getmember("job.sh").mode == 0o755
         assert tar.extractfile("demo.service").read() == b"[Unit]\n"
-    assert "src/probe/cli.py" in names and "src/probe/_like_unit.py" in names
+    assert "src/probe/cli.py" in names and "src/probe/engine/like_unit.py" in names
     assert not [n for n in names if "__pycache__" in n]
 
 

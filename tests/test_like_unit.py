@@ -6,7 +6,7 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
-from probe import _like_unit
+from probe.engine import like_unit as _like_unit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

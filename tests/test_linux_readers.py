@@ -2,7 +2,8 @@
 
 import pytest
 
-from probe import _linux, _platform
+from probe.platform import linux as _linux
+from probe import platform as _platform
 
 pytestmark = pytest.mark.skipif(not _platform.LINUX, reason="Linux readers")
 
@@ -62,7 +63,7 @@ def test_a_native_interpreter_restarts_as_itself():
 def test_mapping_read_back_follows_each_change(monkeypatch, procmap_query):
     # PROCMAP_QUERY where the kernel has it, else the maps text; both must see each
     # mprotect as it happens (the text is rendered afresh: qemu-user renders it at open).
-    from probe import _libc
+    from probe.platform import libc as _libc
     monkeypatch.setattr(_linux, "_procmap_query_works", procmap_query)
     addr = _libc.mmap_(_libc.PAGESIZE, _libc.RX, _libc.MAP_PRIVATE | _libc.MAP_ANONYMOUS)
     try:

@@ -1,7 +1,7 @@
 """The live code of repatch_rx and patch_rwx: setup, made another way where the flip is
 refused, so a policy is seen refusing the step the probe is named for.
 
-Real kernel confinement (tests/_confine.py); the rules for PaX, which this kernel cannot
+Real kernel confinement (tests/helpers/confine.py); the rules for PaX, which this kernel cannot
 have, are checked on synthetic reports in test_attribution.py.
 """
 
@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from probe import _schema
+from probe.report import validator as _schema
 
 from conftest import UNAVAILABLE, memprobe_env, run_cli
 

@@ -1,4 +1,4 @@
-"""probe._load: the one loader for untrusted reports, on real reports and hostile files."""
+"""probe.report.load: the one loader for untrusted reports, on real reports and hostile files."""
 
 import os
 import re
@@ -6,10 +6,10 @@ import re
 import pytest
 import yaml
 
-from probe import _load
-from probe._errors import InputError, ReportError
+from probe.report import load as _load
+from probe.errors import InputError, ReportError
 
-from _collect_fixtures import HOSTILE, cli, real, real_yaml_run, write, write_bytes  # noqa: F401 (fixtures)
+from helpers.collect_fixtures import HOSTILE, cli, real, real_yaml_run, write, write_bytes  # noqa: F401 (fixtures)
 
 
 def test_real_yaml_report_loads_like_the_c_safe_loader(real):

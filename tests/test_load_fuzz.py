@@ -14,11 +14,18 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from probe import _load, cli
-from probe._collect import _junit, _render, check, diff, matrix, show, validate
-from probe._errors import InputError
+from probe import cli
+from probe.report import load as _load
+from probe.render import junit as _junit
+from probe.render import text as _render
+from probe.commands import check
+from probe.commands import diff
+from probe.commands import matrix
+from probe.commands import show
+from probe.commands import validate
+from probe.errors import InputError
 
-from _collect_fixtures import HOSTILE, real  # noqa: F401
+from helpers.collect_fixtures import HOSTILE, real  # noqa: F401
 
 SETTINGS = settings(max_examples=int(os.environ.get("MEMPROBE_FUZZ_EXAMPLES", "60")), deadline=None,
                     derandomize=bool(os.environ.get("CI")),
@@ -83,7 +90,7 @@ def exercise(path, base, capsys, monkeypatch):
         result = diff.compare(base["doc"], doc)
         result.update(a={"file": "a", "host": "A"}, b={"file": "b", "host": "B"})
         diff.render_text(result, base["doc"], doc, _render.Palette(False))
-        json.loads(_render.dump_machine(diff._machine(result), "json"))
+        json.loads(_render.dump_machine(diff.machine_form(result), "json"))
         ET.fromstring(_junit.run_junit(doc).encode("utf-8"))
         rows, caps, _ = matrix.build_matrix([row[1]])
         matrix.render_markdown(rows, caps)

@@ -16,7 +16,7 @@ import threading
 import pytest
 import yaml
 
-from _output_helpers import ROOT_ONLY, WRITERS, make_base, memprobe, mknod_or_skip, one_error_line, write_with
+from helpers.output_helpers import ROOT_ONLY, WRITERS, make_base, memprobe, mknod_or_skip, one_error_line, write_with
 from conftest import ROOT, memprobe_env
 
 
@@ -132,7 +132,7 @@ def test_a_user_who_cannot_keep_the_owner_still_replaces_the_file():
         with open(target, "w") as stream:
             stream.write("old\n")
         os.chmod(target, 0o664)
-        script = ("import os\nfrom probe import _output\n"
+        script = ("import os\nfrom probe.report import output as _output\n"
                   "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
                   "_output.write_file(%r, 'new\\n')\n" % target)
         subprocess.run([sys.executable, "-c", script], env=memprobe_env(), cwd=ROOT, timeout=60, check=True)

@@ -16,9 +16,9 @@ import time
 import pytest
 import yaml
 
-from _output_helpers import F_SETPIPE_SZ, make_base, memprobe, mknod_or_skip, one_error_line
+from helpers.output_helpers import F_SETPIPE_SZ, make_base, memprobe, mknod_or_skip, one_error_line
 from conftest import ROOT, memprobe_env
-from probe import _load
+from probe.report import load as _load
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,12 @@ import os
 import pytest
 import yaml
 
-from probe import _attribution, _schema
-from probe._policy import detect
+from probe.attribution import attribute as _attribution
+from probe.report import validator as _schema
+from probe.policy import detect
 
-from _policy_samples import expand
+from helpers.policy_samples import expand
+from helpers.schemas import policies_schema
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 TREES = sorted(d for d in os.listdir(FIXTURES)
@@ -36,10 +38,6 @@ def assert_subset(expected, actual, path="detectors"):
             assert_subset(value, actual[key], "%s.%s" % (path, key))
     else:
         assert actual == expected, "%s: expected %r, got %r" % (path, expected, actual)
-
-
-def policies_schema():
-    return {"$defs": _schema.load_schema(1)["$defs"], "$ref": "#/$defs/policies"}
 
 
 def load(tree):
@@ -126,7 +124,7 @@ def _tree_with_exe(tmp_path, tree, exe):
 
 
 def test_netbsd_interpreter_exempted_by_paxctl(tmp_path):
-    from test_policy_parse import make_elf
+    from helpers.elf import make_elf
     import struct
     root = _tree_with_exe(tmp_path, "netbsd10", make_elf(64, "little", notes=[("PaX", 3, struct.pack("<I", 0x02))]))
     got = detect(root=root)["netbsd_pax"]
@@ -140,7 +138,7 @@ def test_netbsd_interpreter_exempted_by_paxctl(tmp_path):
 
 
 def test_freebsd_wxneeded_interpreter(tmp_path):
-    from test_policy_parse import make_elf
+    from helpers.elf import make_elf
     import struct
     exe = make_elf(64, "little", osabi=9, notes=[("FreeBSD", 4, struct.pack("<I", 0x08))])
     root = _tree_with_exe(tmp_path, "freebsd14-allow-wx-0", exe)
@@ -148,8 +146,8 @@ def test_freebsd_wxneeded_interpreter(tmp_path):
 
 
 def test_openbsd_wxneeded_interpreter_on_a_wxallowed_mount(tmp_path):
-    from test_policy_parse import make_elf
-    from probe._policy._parse import PT_OPENBSD_WXNEEDED
+    from helpers.elf import make_elf
+    from probe.policy.markings import PT_OPENBSD_WXNEEDED
     root = _tree_with_exe(tmp_path, "openbsd7", make_elf(64, "little", osabi=12,
                                                           phdrs=[(PT_OPENBSD_WXNEEDED, 0)]))
     got = detect(root=root)["openbsd_wx"]

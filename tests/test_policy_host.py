@@ -1,6 +1,6 @@
 """The detectors on this machine's real kernel, with and without real confinement.
 
-Each confined case is a child process that applies the confinement (tests/_confine.py:
+Each confined case is a child process that applies the confinement (tests/helpers/confine.py:
 PR_SET_MDWE, a libseccomp filter, a private mount namespace) and prints detect() as
 JSON; nothing is mocked. A kernel without the feature makes _confine exit 77: skip.
 """
@@ -15,13 +15,14 @@ import sys
 import pytest
 import yaml
 
-from probe._policy import _parse, detect, discard_unmarked, unmarked_interpreter
-from probe._policy import DETECTORS
+from probe.policy import detect, discard_unmarked, unmarked_interpreter
+from probe.policy import markings as _markings
+from probe.policy import DETECTORS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFINE = os.path.join(ROOT, "tests", "_confine.py")
+CONFINE = os.path.join(ROOT, "tests", "helpers", "confine.py")
 UNAVAILABLE = 77
-DETECT = "import json, probe._policy as p; print(json.dumps(p.detect()))"
+DETECT = "import json, probe.policy as p; print(json.dumps(p.detect()))"
 
 
 def env(**extra):
@@ -59,7 +60,7 @@ def test_plain_host_matches_independent_sources():
     assert list(got) == [d.name for d in DETECTORS if d.applies("linux") is None]
     status = status_text()
     assert got["pax"]["state"] == ("absent" if "\nPaX:" not in status else got["pax"]["state"])
-    from probe import _linux   # the engine's own reader of the same facts
+    from probe.platform import linux as _linux  # the engine's own reader of the same facts
     info = _linux.process_info()
     assert got["seccomp"]["mode"] == info["seccomp_mode"]
     assert got["seccomp"]["no_new_privs"] == info["no_new_privs"]
@@ -72,8 +73,8 @@ def test_plain_host_matches_independent_sources():
     assert (got["memfd_noexec"]["state"] == "absent") == (not os.path.exists(memfd))
     for name, result in got.items():
         assert result["state"] != "unknown" or result.get("reason"), name
-    from test_policy_fixtures import policies_schema
-    from probe import _schema
+    from helpers.schemas import policies_schema
+    from probe.report import validator as _schema
     assert _schema.validate(got, policies_schema()) == []
     assert _schema.validate(detect(include_inapplicable=True), policies_schema()) == []
 
@@ -112,7 +113,7 @@ def test_noexec_dev_shm_in_a_mount_namespace_is_seen():
 
 
 def test_read_implies_exec_personality_is_seen():
-    code = ("import ctypes, json, probe._policy as p\n"
+    code = ("import ctypes, json, probe.policy as p\n"
             "libc = ctypes.CDLL(None, use_errno=True)\n"
             "libc.personality.argtypes = [ctypes.c_ulong]\n"
             "cur = libc.personality(0xffffffff)\n"
@@ -127,7 +128,7 @@ def test_read_implies_exec_personality_is_seen():
 def test_memfd_noexec_in_a_private_pid_namespace_is_seen():
     if shutil.which("unshare") is None:
         pytest.skip("no unshare(1)")
-    code = ("import json, probe._policy as p\n"
+    code = ("import json, probe.policy as p\n"
             "open('/proc/sys/vm/memfd_noexec', 'w').write('2')\n"
             "print(json.dumps(p.detect()['memfd_noexec']))\n")
     if not os.path.exists("/proc/sys/vm/memfd_noexec"):
@@ -200,12 +201,12 @@ def _mark(path, xattr):
     """What hardened Gentoo's pax-mark does: PT_PAX_FLAGS via `paxctl -c -m`, plus the xattr."""
     with open(path, "r+b") as f:
         data = bytearray(f.read(65536))
-        elf = _parse.parse_elf(bytes(data))
+        elf = _markings.parse_elf(bytes(data))
         e = "<" if elf["endian"] == "little" else ">"
-        stack = [ph for ph in elf["phdrs"] if ph["type"] == _parse.PT_GNU_STACK]
+        stack = [ph for ph in elf["phdrs"] if ph["type"] == _markings.PT_GNU_STACK]
         if not stack:
             pytest.skip("the interpreter has no PT_GNU_STACK to convert")
-        struct.pack_into(e + "I", data, stack[0]["entry_offset"], _parse.PT_PAX_FLAGS)
+        struct.pack_into(e + "I", data, stack[0]["entry_offset"], _markings.PT_PAX_FLAGS)
         struct.pack_into(e + "I", data, stack[0]["flags_offset"], 0x200)   # PF_NOMPROTECT
         f.seek(0)
         f.write(data)
@@ -231,9 +232,9 @@ def test_unmarked_copy_of_a_marked_interpreter(tmp_path):
         with pytest.raises(OSError):
             os.getxattr(copy, "user.pax.flags")
         with open(copy, "rb") as f:
-            elf = _parse.parse_elf(f.read(65536))
-        assert _parse.elf_markings(elf)["pt_pax_flags"] is None
-        assert any(ph["type"] == _parse.PT_GNU_STACK for ph in elf["phdrs"])
+            elf = _markings.parse_elf(f.read(65536))
+        assert _markings.elf_markings(elf)["pt_pax_flags"] is None
+        assert any(ph["type"] == _markings.PT_GNU_STACK for ph in elf["phdrs"])
         run_env = env(**info["env"])
         proc = subprocess.run([copy, "-c", DETECT], capture_output=True, text=True, env=run_env,
                               cwd=ROOT, timeout=60)
@@ -252,7 +253,7 @@ def test_unmarked_interpreter_is_not_needed_for_an_unmarked_one():
 
 
 def test_unmarked_copy_refuses_a_noexec_directory():
-    code = ("import json, probe._policy as p\n"
+    code = ("import json, probe.policy as p\n"
             "info = p.unmarked_interpreter(force=True, directory='/dev/shm')\n"
             "p.discard_unmarked(info)\n"
             "print(json.dumps(info))\n")

@@ -1,54 +1,33 @@
-"""The pure parsers of probe/_policy/_parse.py, on real formats and on junk."""
+"""The pure parsers of probe/policy/parse.py, on real formats and on junk."""
 
 import struct
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from probe._policy import _parse as p
+from probe.platform.procfs import parse_status
+from probe.policy import parse as p
+from probe.policy import markings as mk
 
-
-def make_elf(bits=64, endian="little", osabi=0, phdrs=(), notes=(), note_align=4):
-    """A minimal ELF header, program headers [(p_type, p_flags)] and one note segment."""
-    e = "<" if endian == "little" else ">"
-    ehsize, phentsize = (64, 56) if bits == 64 else (52, 32)
-    allph = list(phdrs) + ([(p.PT_NOTE, 4)] if notes else [])
-    blob = b""
-    for name, ntype, desc in notes:
-        nb = name.encode() + b"\0"
-        blob += struct.pack(e + "III", len(nb), len(desc), ntype)
-        blob += nb + b"\0" * (-len(nb) % note_align) + desc + b"\0" * (-len(desc) % note_align)
-    note_off = ehsize + phentsize * len(allph)
-    ident = b"\x7fELF" + bytes([2 if bits == 64 else 1, 1 if endian == "little" else 2, 1, osabi]) + b"\0" * 8
-    fmt = "HHIQQQIHHHHHH" if bits == 64 else "HHIIIIIHHHHHH"
-    out = ident + struct.pack(e + fmt, 2, 62, 1, 0x1000, ehsize, 0, 0, ehsize, phentsize,
-                              len(allph), 64, 0, 0)
-    for p_type, p_flags in allph:
-        off, size = (note_off, len(blob)) if p_type == p.PT_NOTE else (0, 0)
-        align = note_align if p_type == p.PT_NOTE else 8
-        if bits == 64:
-            out += struct.pack(e + "IIQQQQQQ", p_type, p_flags, off, off, off, size, size, align)
-        else:
-            out += struct.pack(e + "IIIIIIII", p_type, off, off, off, size, size, p_flags, align)
-    return out + blob
+from helpers.elf import make_elf
 
 
 # --- PaX ------------------------------------------------------------------------------
 
 def test_pax_line_letters():
-    r = p.parse_pax_line("PeMRs")
+    r = mk.parse_pax_line("PeMRs")
     assert r["flags"] == {"pageexec": True, "emutramp": False, "mprotect": True, "randmmap": True,
                           "segmexec": False}
     assert not r["no_mm"]
-    assert p.parse_pax_line("PemRs")["flags"]["mprotect"] is False
-    assert p.parse_pax_line("pemrs")["flags"] == dict.fromkeys(
+    assert mk.parse_pax_line("PemRs")["flags"]["mprotect"] is False
+    assert mk.parse_pax_line("pemrs")["flags"] == dict.fromkeys(
         ("pageexec", "emutramp", "mprotect", "randmmap", "segmexec"), False)
 
 
 def test_pax_line_without_mm_and_junk():
-    assert p.parse_pax_line("-----") == {"raw": "-----", "no_mm": True, "flags": None}
+    assert mk.parse_pax_line("-----") == {"raw": "-----", "no_mm": True, "flags": None}
     for junk in ("", "PeMR", "PeMRsX", "XeMRs", "EPMRs", None):
-        assert p.parse_pax_line(junk) is None
+        assert mk.parse_pax_line(junk) is None
 
 
 @pytest.mark.parametrize("value,flags", [
@@ -60,23 +39,23 @@ def test_pax_line_without_mm_and_junk():
     (b"em\0", {"emutramp": False, "mprotect": False}),
 ])
 def test_pax_xattr(value, flags):
-    r = p.parse_pax_xattr(value)
+    r = mk.parse_pax_xattr(value)
     assert r["valid"] and r["flags"] == flags
 
 
 @pytest.mark.parametrize("value", ["x", "mm", "mM", "-m", "m e"])
 def test_pax_xattr_invalid_values_are_ignored_like_the_kernel_does(value):
-    r = p.parse_pax_xattr(value)
+    r = mk.parse_pax_xattr(value)
     assert not r["valid"] and r["flags"] == {}
 
 
 def test_pt_pax_flags_bits():
-    assert p.decode_pt_pax_flags(0x200) == {"mprotect": False}
-    assert p.decode_pt_pax_flags(0x2000 | 0x200) == {"emutramp": False, "mprotect": False}
-    assert p.decode_pt_pax_flags(0x10 | 0x100) == {"pageexec": True, "mprotect": True}
-    assert p.decode_pt_pax_flags(0x100 | 0x200) == {}      # contradictory: kernel default
-    assert p.decode_pt_pax_flags(p.PF_R | p.PF_W) == {}
-    assert p.pax_marking_letters({"mprotect": False, "emutramp": False}) == "em"
+    assert mk.decode_pt_pax_flags(0x200) == {"mprotect": False}
+    assert mk.decode_pt_pax_flags(0x2000 | 0x200) == {"emutramp": False, "mprotect": False}
+    assert mk.decode_pt_pax_flags(0x10 | 0x100) == {"pageexec": True, "mprotect": True}
+    assert mk.decode_pt_pax_flags(0x100 | 0x200) == {}      # contradictory: kernel default
+    assert mk.decode_pt_pax_flags(mk.PF_R | mk.PF_W) == {}
+    assert mk.pax_marking_letters({"mprotect": False, "emutramp": False}) == "em"
 
 
 # --- ELF ------------------------------------------------------------------------------
@@ -85,44 +64,44 @@ def test_pt_pax_flags_bits():
 @pytest.mark.parametrize("endian", ["little", "big"])
 def test_elf_markings_all_classes_and_byte_orders(bits, endian):
     word = (lambda v: v.to_bytes(4, endian))
-    data = make_elf(bits, endian, phdrs=[(1, 5), (p.PT_GNU_STACK, 6), (p.PT_PAX_FLAGS, 0x2200),
-                                         (p.PT_OPENBSD_WXNEEDED, 0)],
+    data = make_elf(bits, endian, phdrs=[(1, 5), (mk.PT_GNU_STACK, 6), (mk.PT_PAX_FLAGS, 0x2200),
+                                         (mk.PT_OPENBSD_WXNEEDED, 0)],
                     notes=[("FreeBSD", 1, word(1401000)), ("FreeBSD", 4, word(0x8)),
                            ("PaX", 3, word(0x02)), ("NetBSD", 1, word(1000000000))])
-    elf = p.parse_elf(data)
+    elf = mk.parse_elf(data)
     assert elf["bits"] == bits and elf["endian"] == endian
-    assert [ph["type"] for ph in elf["phdrs"]][:4] == [1, p.PT_GNU_STACK, p.PT_PAX_FLAGS,
-                                                       p.PT_OPENBSD_WXNEEDED]
-    m = p.elf_markings(elf)
+    assert [ph["type"] for ph in elf["phdrs"]][:4] == [1, mk.PT_GNU_STACK, mk.PT_PAX_FLAGS,
+                                                       mk.PT_OPENBSD_WXNEEDED]
+    m = mk.elf_markings(elf)
     assert m["pt_pax_flags"] == {"p_flags": "0x2200", "flags": {"emutramp": False, "mprotect": False},
                                  "letters": "em"}
     assert m["freebsd_features"]["flags"] == ["wxneeded"]
     assert m["netbsd_pax"]["flags"] == {"mprotect": False}
     assert m["openbsd_wxneeded"] is True
-    assert p.elf_header_size(data) == len(data)
+    assert mk.elf_header_size(data) == len(data)
 
 
 def test_elf_notes_with_8_byte_alignment():
     data = make_elf(64, "little", notes=[("GNU", 5, b"\0" * 12), ("FreeBSD", 4, struct.pack("<I", 8))],
                     note_align=8)
-    assert p.elf_markings(p.parse_elf(data))["freebsd_features"]["flags"] == ["wxneeded"]
+    assert mk.elf_markings(mk.parse_elf(data))["freebsd_features"]["flags"] == ["wxneeded"]
 
 
 def test_elf_errors():
-    with pytest.raises(p.ELFError):
-        p.parse_elf(b"#!/bin/sh\n" + b"\0" * 64)
-    with pytest.raises(p.ELFError):
-        p.parse_elf(make_elf(64, phdrs=[(1, 5)] * 4)[:100])     # headers cut off
+    with pytest.raises(mk.ELFError):
+        mk.parse_elf(b"#!/bin/sh\n" + b"\0" * 64)
+    with pytest.raises(mk.ELFError):
+        mk.parse_elf(make_elf(64, phdrs=[(1, 5)] * 4)[:100])     # headers cut off
     bad = bytearray(make_elf(64))
     bad[4] = 7
-    with pytest.raises(p.ELFError):
-        p.parse_elf(bytes(bad))
-    assert p.elf_header_size(b"not elf") is None
+    with pytest.raises(mk.ELFError):
+        mk.parse_elf(bytes(bad))
+    assert mk.elf_header_size(b"not elf") is None
 
 
 def test_elf_of_the_running_interpreter():
     with open("/proc/self/exe", "rb") as f:
-        elf = p.parse_elf(f.read(65536))
+        elf = mk.parse_elf(f.read(65536))
     types = [ph["type"] for ph in elf["phdrs"]]
     assert 1 in types                 # PT_LOAD
     assert elf["bits"] == struct.calcsize("P") * 8
@@ -138,17 +117,17 @@ def apply(data, edits):
 @pytest.mark.parametrize("endian", ["little", "big"])
 @pytest.mark.parametrize("bits", [32, 64])
 def test_unmark_turns_pt_pax_flags_back_into_gnu_stack(bits, endian):
-    marked = make_elf(bits, endian, phdrs=[(1, 5), (p.PT_PAX_FLAGS, 0x200)])
-    out = p.parse_elf(apply(marked, p.unmark_elf(marked)))
-    assert [(ph["type"], ph["flags"]) for ph in out["phdrs"]] == [(1, 5), (p.PT_GNU_STACK, p.PF_R | p.PF_W)]
-    assert p.elf_markings(out)["pt_pax_flags"] is None
+    marked = make_elf(bits, endian, phdrs=[(1, 5), (mk.PT_PAX_FLAGS, 0x200)])
+    out = mk.parse_elf(apply(marked, mk.unmark_elf(marked)))
+    assert [(ph["type"], ph["flags"]) for ph in out["phdrs"]] == [(1, 5), (mk.PT_GNU_STACK, mk.PF_R | mk.PF_W)]
+    assert mk.elf_markings(out)["pt_pax_flags"] is None
 
 
 def test_unmark_keeps_an_existing_gnu_stack():
-    marked = make_elf(64, phdrs=[(p.PT_GNU_STACK, 6), (p.PT_PAX_FLAGS, 0x200)])
-    out = p.parse_elf(apply(marked, p.unmark_elf(marked)))
-    assert [ph["type"] for ph in out["phdrs"]] == [p.PT_GNU_STACK, p.PT_NULL]
-    assert p.unmark_elf(make_elf(64, phdrs=[(p.PT_GNU_STACK, 6)])) == []
+    marked = make_elf(64, phdrs=[(mk.PT_GNU_STACK, 6), (mk.PT_PAX_FLAGS, 0x200)])
+    out = mk.parse_elf(apply(marked, mk.unmark_elf(marked)))
+    assert [ph["type"] for ph in out["phdrs"]] == [mk.PT_GNU_STACK, mk.PT_NULL]
+    assert mk.unmark_elf(make_elf(64, phdrs=[(mk.PT_GNU_STACK, 6)])) == []
 
 
 # --- mounts ---------------------------------------------------------------------------
@@ -239,7 +218,7 @@ def test_wxmap_status_and_misc():
 
 # --- junk never raises ----------------------------------------------------------------------
 
-TEXT_PARSERS = [p.parse_status, p.parse_pax_line, p.parse_pax_xattr, p.parse_mountinfo,
+TEXT_PARSERS = [parse_status, mk.parse_pax_line, mk.parse_pax_xattr, p.parse_mountinfo,
                 p.parse_bsd_mount, p.parse_kv, p.parse_kernel_config, p.parse_cpuinfo_nx,
                 p.parse_getfattr, p.parse_environ, p.parse_selinux_bool, p.parse_context,
                 p.parse_personality, p.uname_os]
@@ -258,7 +237,7 @@ def test_text_parsers_never_raise(text):
 def test_elf_parser_raises_only_elf_errors(data):
     for blob in (data, b"\x7fELF\x02\x01\x01" + data, b"\x7fELF\x01\x02\x01" + data):
         try:
-            p.elf_markings(p.parse_elf(blob))
-            p.unmark_elf(blob)
-        except p.ELFError:
+            mk.elf_markings(mk.parse_elf(blob))
+            mk.unmark_elf(blob)
+        except mk.ELFError:
             pass

@@ -71,7 +71,7 @@ def test_repatch():
 
 # Counts how often the engine runs in the inner session: the real function still runs.
 COUNTING_CONFTEST = """
-import probe._cmd_run as cmd_run
+import probe.report.collect as cmd_run
 
 calls = []
 _collect = cmd_run.collect
@@ -102,7 +102,7 @@ def inner_env(monkeypatch):
 
 
 def inner(pytester, *args, confine=()):
-    """Run pytest with the plugin in a subprocess, under tests/_confine.py when asked."""
+    """Run pytest with the plugin in a subprocess, under tests/helpers/confine.py when asked."""
     if not confine:
         return pytester.runpytest_subprocess(*(PLUGIN + list(args)), timeout=180)
     cmd = [sys.executable, CONFINE] + list(confine) + ["--", sys.executable, "-m", "pytest",
@@ -261,7 +261,7 @@ import sys
 
 
 def test_nothing_of_memprobe_was_loaded():
-    for name in ("probe._pytest_host", "probe._cmd_run", "probe._runner", "probe._load", "yaml", "psutil"):
+    for name in ("probe.pytest_plugin.host", "probe.report.collect", "probe.engine.runner", "probe.report.load", "yaml", "psutil"):
         assert name not in sys.modules, name
 """)
     result = inner(pytester)

@@ -16,8 +16,9 @@ import pytest
 import yaml
 
 from conftest import CONFINE, ROOT, memprobe_env, run_cli
-from test_run_default_path import shared_dir  # noqa: F401  (a fixture)
-from probe import _redact, _schema
+from helpers.uids import shared_dir  # noqa: F401  (a fixture)
+from probe.report import redact as _redact
+from probe.report import validator as _schema
 
 HOST = "alice-laptop"
 USER = "bob-the-user"
@@ -25,7 +26,7 @@ KEY = b"0123456789abcdef0123456789abcdef"
 
 
 def _expected_pseudonym(hostname, key=KEY):
-    # Recomputed here from the documented recipe, not through probe._redact.
+    # Recomputed here from the documented recipe, not through probe.report.redact.
     message = b"memprobe hostname pseudonym v1\0" + hostname.encode()
     return "host-" + hmac.new(key, message, hashlib.sha256).hexdigest()[:12]
 
@@ -230,8 +231,8 @@ def test_redact_bad_input_is_one_line(reports, tmp_path, argv, message):
 
 
 def test_non_root_run_redacts_the_uid(shared_dir):
-    from test_run_default_path import _interpreter_for
-    python = _interpreter_for(65534)
+    from helpers.uids import interpreter_for
+    python = interpreter_for(65534)
     code = shared_dir / "src"
     shutil.copytree(os.path.join(ROOT, "probe"), str(code / "probe"))
     env = memprobe_env(HOME=str(shared_dir), TMPDIR="/tmp", PYTHONPATH=str(code))

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from probe import _load
+from probe.report import load as _load
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))

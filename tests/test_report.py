@@ -6,8 +6,9 @@ import os
 import pytest
 import yaml
 
-from probe import _report, _schema
-from probe._errors import InputError
+from probe.report import build as _report
+from probe.report import validator as _schema
+from probe.errors import InputError
 
 
 def verdict(outcome, **kw):

@@ -39,7 +39,7 @@ def test_cross_report_is_what_its_name_says(name):
     assert ("-qemu-" in stem) == (method == "qemu-user")
     if method == "qemu-user":
         assert host["provenance"]["emulator"].startswith("qemu-")
-    from probe import _schema
+    from probe.report import validator as _schema
     assert _schema.validate(doc) == []
 
 

@@ -1,19 +1,18 @@
 """`--only` accumulates, and subset or confined runs never replace the full report at the
 default path: they get a name of their own and say so on stderr. Confinement is real
-(tests/_confine.py, setarch), not mocked."""
+(tests/helpers/confine.py, setarch), not mocked."""
 
 import glob
 import json
 import os
-import pathlib
 import shutil
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
 from conftest import CONFINE, ROOT, UNAVAILABLE, memprobe_env, run_cli
+from helpers.uids import interpreter_for, shared_dir  # noqa: F401 - shared_dir: a fixture
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="a full unconfined run needs root here")
 
@@ -71,30 +70,11 @@ def test_subset_or_confined_run_gets_its_own_name(tmp_path, args, confine, part)
         assert f.read() == full_bytes
 
 
-def _interpreter_for(uid):
-    """An interpreter with PyYAML that `uid` may run (ours may live under /root)."""
-    for candidate in (os.path.realpath(sys.executable), "/usr/bin/python3"):
-        proc = subprocess.run([sys.executable, CONFINE, "--uid", str(uid), "--", candidate, "-c",
-                               "import yaml"], capture_output=True, timeout=60)
-        if proc.returncode == 0:
-            return candidate
-    pytest.skip("no interpreter with PyYAML that uid %d can run" % uid)
-
-
-@pytest.fixture
-def shared_dir():
-    """A directory every uid can reach (pytest's own tmp_path sits in a 0700 tree)."""
-    path = tempfile.mkdtemp(prefix="memprobe-test-")
-    os.chmod(path, 0o755)
-    yield pathlib.Path(path)
-    shutil.rmtree(path)
-
-
 @needs_root
 def test_non_root_run_gets_its_own_name(shared_dir):
     tmp_path = shared_dir
     full_name, full_bytes = _full_run(tmp_path)
-    python = _interpreter_for(65534)
+    python = interpreter_for(65534)
     os.chmod(str(tmp_path / "reports"), 0o777)
     code = tmp_path / "src"                 # a copy of the package that uid 65534 can read
     shutil.copytree(os.path.join(ROOT, "probe"), str(code / "probe"))
@@ -135,7 +115,8 @@ def test_pax_defaults_copy_gets_its_own_name(tmp_path):
 
 
 def test_naming_every_probe_is_a_full_run(tmp_path):
-    from probe import _probes, _report_name
+    from probe.engine import probes as _probes
+    from probe.report import report_name as _report_name
     every = [p.id for p in _probes.REGISTRY]
     report = {"host": {"os": "linux", "arch": "x86_64", "machine": "x86_64", "hostname": "h"},
               "process": {"euid": 0, "seccomp_mode": 0, "mdwe": 0, "personality": "0x00000000"}}

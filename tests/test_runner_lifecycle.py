@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, memprobe_env
 
-SUBREAPER = os.path.join(ROOT, "tests", "_subreaper.py")
+SUBREAPER = os.path.join(ROOT, "tests", "helpers", "subreaper.py")
 # The parent memprobe, started so that nothing in its working directory can be imported.
 PARENT = [sys.executable, "-I", "-c",
           "import sys; sys.path.insert(0, sys.argv.pop(1)); from probe.cli import main; "
@@ -22,7 +22,7 @@ FOUR = ["flip_rw_rx", "map_rwx", "dual_map_memfd", "exec_heap"]
 
 
 def under_subreaper(tmp_path, args, env, *options):
-    """Run the memprobe CLI below tests/_subreaper.py: (its JSON, stdout, stderr)."""
+    """Run the memprobe CLI below tests/helpers/subreaper.py: (its JSON, stdout, stderr)."""
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     cmd = [sys.executable, SUBREAPER, "--out", str(out), "--err", str(err)] + list(options) + \
         ["--"] + PARENT + list(args)
@@ -135,7 +135,7 @@ def test_pax_defaults_forwards_the_signal_and_removes_the_copy(tmp_path, signame
 
 
 def test_pax_defaults_reports_an_inner_run_killed_by_a_signal_as_a_shell_does(tmp_path):
-    from _subreaper import children
+    from helpers.subreaper import children
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = memprobe_env(TMPDIR=str(tmp), MEMPROBE_TEST_FORCE_UNMARKED_COPY="1")
@@ -196,7 +196,7 @@ def test_no_process_left_for_a_fork_ends_the_run_with_one_line(tmp_path):
     tmp.mkdir()
     os.chmod(tmp, 0o777)
     script = ("import os, resource, sys; sys.path.insert(0, %r)\n"
-              "from probe import cli, _cmd_run\n"
+              "from probe import cli\nfrom probe.report import collect as _cmd_run\n"
               "cli._build_parser('run').parse_args(['run'])\n"     # what loads lazily, as root
               "_cmd_run.collect(only=['map_rx'])\n"
               "os.setgroups([]); os.setgid(%d); os.setuid(%d)\n"
@@ -221,7 +221,8 @@ def test_out_of_memory_in_the_parent_ends_the_run_with_one_line(tmp_path):
     # fresh memory in the parent fails, before, between or after the forks depending on the
     # Python version (the in-process test below makes it fail while children run).
     script = ("import os, resource, sys; sys.path.insert(0, %r)\n"
-              "from probe import cli, _cmd_run, _runner, _report, _policy, _attribution\n"
+              "from probe import cli, policy as _policy\nimport probe.commands.run\nfrom probe.report import collect as _cmd_run, build as _report\n"
+              "from probe.engine import runner as _runner\nfrom probe.attribution import attribute as _attribution\n"
               "_runner._preload()\n"
               "with open('/proc/self/status') as f:\n"
               "    size = [int(l.split()[1]) * 1024 for l in f if l.startswith('VmSize')][0]\n"
@@ -241,7 +242,7 @@ def test_out_of_memory_in_the_parent_ends_the_run_with_one_line(tmp_path):
 
 
 def test_memory_error_in_the_parent_kills_the_children_it_started():
-    from probe import _runner
+    from probe.engine import runner as _runner
     started = []
     real_fork = os.fork
 
@@ -303,7 +304,7 @@ def test_a_probe_child_holds_only_its_own_descriptors(tmp_path, isolation):
 
 def _wait_for_hanging_child(pid):
     """The hanging probe: the one child left once the other three have finished."""
-    from _subreaper import children
+    from helpers.subreaper import children
     end, last, since = time.monotonic() + 60, None, time.monotonic()
     while time.monotonic() < end:
         kids = children(pid)

@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from probe import _probes
-from probe._strategies import STRATEGIES
-from probe._summary import CAPABILITIES
+from probe.engine import probes as _probes
+from probe.attribution.strategies import STRATEGIES
+from probe.attribution.summary import CAPABILITIES
 
 from conftest import CONFINE, ROOT, UNAVAILABLE
 
@@ -21,7 +21,7 @@ EXAMPLES = {name: examples for name, _, examples, _ in STRATEGIES}
 
 
 def confined(options, command, timeout=60):
-    """CompletedProcess of `command` under tests/_confine.py OPTIONS; skip where the
+    """CompletedProcess of `command` under tests/helpers/confine.py OPTIONS; skip where the
     kernel lacks the confinement."""
     proc = subprocess.run([sys.executable, CONFINE] + list(options) + ["--"] + command,
                           capture_output=True, text=True, timeout=timeout)
@@ -114,8 +114,8 @@ def test_kill_filter_recommendation_warns_and_names_the_strategy_to_start_with(r
 
 
 def test_kill_warning_without_any_working_strategy():
-    from probe._attribution import attribute
-    from _policy_samples import expand
+    from probe.attribution.attribute import attribute
+    from helpers.policy_samples import expand
     r = {"host": {"os": "linux"}, "process": {"seccomp_mode": 2},
          "probes": {"flip_rw_rx": expand("flip_rw_rx", "crashed mprotect_rx SIGSYS"),
                     "map_rwx": expand("map_rwx", "crashed mmap_rwx SIGSYS"),

@@ -14,12 +14,14 @@ import time
 
 import pytest
 
-from probe import _probes, _runner, _worker
+from probe.engine import probes as _probes
+from probe.engine import runner as _runner
+from probe.engine import worker as _worker
 from conftest import CONFINE, ROOT, UNAVAILABLE, memprobe_env, run_cli
 
 
 def run_confined(confine, *args):
-    """A JSON report from `memprobe run ARGS` under tests/_confine.py CONFINE (skip where
+    """A JSON report from `memprobe run ARGS` under tests/helpers/confine.py CONFINE (skip where
     the kernel lacks the feature)."""
     proc = run_cli("run", "--format", "json", "--output", "-", *args, confine=confine)
     if proc.returncode == UNAVAILABLE:

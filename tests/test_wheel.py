@@ -59,7 +59,7 @@ def test_wheel_name_metadata_licence_and_schema(installed):
         metadata_name = next(name for name in names if name.endswith(".dist-info/METADATA"))
         metadata = archive.read(metadata_name).decode("utf-8")
         entry_points = archive.read(metadata_name.replace("METADATA", "entry_points.txt")).decode("utf-8")
-    assert "probe/schema/report-v1.json" in names
+    assert "probe/report/schema/report-v1.json" in names
     assert any(name.endswith("LICENSE") and ".dist-info/" in name for name in names)
     assert "Name: memprobe-wx" in metadata
     assert "Project-URL: Source, " in metadata

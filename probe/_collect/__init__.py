@@ -1,4 +1,0 @@
-"""The collector commands: show, diff, matrix, check, validate (and their JUnit output).
-
-Every file they read goes through probe._load, the one loader for untrusted input.
-"""

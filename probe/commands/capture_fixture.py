@@ -1,0 +1,34 @@
+"""`memprobe capture-fixture DIR`: copy this host's policy sources into a fixture tree.
+
+The tree holds the files the detectors read (under the same paths) plus sysctl.txt,
+mount.txt and calls.txt for what only a command or system call gives, and an
+expected.yaml with what detect() reports from the tree. Contributors send such a
+tree so memprobe's tests cover their kind of host. Review it before sharing: it holds
+mount points and the interpreter's path, never the hostname or environment beyond the
+temporary-directory variables.
+"""
+
+import os
+import sys
+
+from probe.errors import InputError
+from probe.policy.capture import capture
+
+
+def add_arguments(parser):
+    parser.add_argument("directory", help="fixture directory to create, e.g. tests/fixtures/linux-myhost")
+    parser.add_argument("--description", default="", help="one line saying what this host is")
+    parser.add_argument("--force", action="store_true", help="write into an existing directory")
+
+
+def main(args):
+    target = args.directory
+    if os.path.exists(target) and os.listdir(target) and not args.force:
+        raise InputError("%s exists and is not empty (use --force to write into it)" % target)
+    differences = capture(target, args.description)
+    sys.stderr.write("memprobe: fixture written to %s\n" % target)
+    if differences:
+        sys.stderr.write("memprobe: the tree does not reproduce every live detector result:\n")
+        for line in differences:
+            sys.stderr.write("  %s\n" % line)
+    return 0

@@ -1,0 +1,310 @@
+"""The parent side: start each probe in its own process, read its steps, classify.
+
+A crash, a kill or a hang of one probe is a result, never a failure of the run.
+"""
+
+import errno
+import os
+import shutil
+import signal
+import sys
+import tempfile
+
+from probe.engine import arch as _arch
+from probe.engine import children as _children
+from probe.engine import probes as _probes
+from probe.errors import HostError, UsageError
+from probe.platform import impl
+
+ISOLATIONS = ("fork", "spawn")
+DEFAULT_TIMEOUT = 10.0
+MAX_TIMEOUT = _children.MAX_TIMEOUT
+FLIP_TASK = "measure:flip_cycle"
+
+
+def detect_arch(arm_mode="arm"):
+    import platform
+    import struct
+    bits = struct.calcsize("P") * 8
+    machine = platform.machine()
+    abi = _arch.elf_abi_version() if machine.lower().startswith(("ppc64", "powerpc64")) else None
+    return _arch.detect_name(machine, bits, sys.byteorder, abi, arm_mode)
+
+
+def watch(child, timeout):
+    """Read one started child's messages until EOF or the deadline, reap it: the raw facts."""
+    return _follow(lambda: child, timeout)
+
+
+def _follow(start, timeout):
+    watches = []
+    try:
+        with _children.signals_blocked():   # until the watch exists, nothing may end the run
+            watches.append(_children.Watch(start(), timeout))
+        clock = _children.Clock()
+        while watches[0].status is None:
+            _children.wait_any(watches, clock)
+        return watches[0].result()
+    finally:
+        for w in watches:
+            w.abandon()
+
+
+def _start(task, arch_name, isolation, tmpdir=None):
+    start = _children.start_fork if isolation == "fork" else _children.start_spawn
+    try:
+        return start(task, arch_name, tmpdir)
+    except OSError as exc:
+        # The harness itself ran out of something (EMFILE from pipe(), EAGAIN from fork):
+        # the run cannot go on, and the caller kills the children it already started.
+        raise HostError("cannot start a process for %s: %s" % (task, exc.strerror or exc)) from None
+
+
+def run_task(task, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT):
+    """Run one probe or measurement in its own process; the raw facts, unclassified."""
+    return _follow(lambda: _start(task, arch_name, isolation), timeout)
+
+
+def run_tasks(tasks, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT, jobs=1, done=None,
+              started=None, tick=None):
+    """Run tasks, each in its own process, at most `jobs` at a time: {task: raw facts}.
+    Probes share nothing, so running two at once changes no verdict, only the wall time.
+    done(task, raw) is called as each ends, started(task) as each starts, tick() at least
+    once a second while some run.
+
+    The children make their temporary files in a directory of this run, removed at the
+    end; whatever ends the run (a signal, a failure to start a child), no child survives it.
+    """
+    pending, running, results = list(tasks), [], {}
+    tmpdir = _run_tmpdir()
+    clock = _children.Clock()
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                task = pending.pop(0)
+                with _children.signals_blocked():   # see _follow
+                    running.append((task, _children.Watch(
+                        _start(task, arch_name, isolation, tmpdir), timeout)))
+                if started:
+                    started(task)
+            _children.wait_any([w for _, w in running], clock, tick)
+            for task, w in [r for r in running if r[1].status is not None]:
+                running.remove((task, w))
+                results[task] = w.result()
+                if done:
+                    done(task, results[task])
+    finally:
+        for _, w in running:
+            w.abandon()
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    return results
+
+
+def _run_tmpdir():
+    """A directory in $TMPDIR (so on the same mount: the same verdicts) for the children's
+    files; None where it cannot be made, and the probes then report $TMPDIR's own refusal."""
+    try:
+        return tempfile.mkdtemp(prefix="memprobe-run-")
+    except OSError:
+        return None
+
+
+def signal_name(num):
+    try:
+        return signal.Signals(num).name
+    except ValueError:
+        return "SIG%d" % num
+
+
+def classify(probe, raw, timeout):
+    """Turn a child's exit status, messages and last step into a verdict dict."""
+    steps, final, dropped = [], None, None
+    for msg in raw["messages"]:
+        if "step" in msg:
+            steps.append({"name": msg["step"]})
+        elif "perms" in msg and steps:
+            steps[-1]["perms"] = msg["perms"]
+            if msg.get("x_missing") and dropped is None:
+                dropped = steps[-1]
+        elif "perms_unavailable" in msg and steps:
+            steps[-1]["perms_unavailable"] = msg["perms_unavailable"]
+        elif "live_code" not in msg:   # how repatch_rx / patch_rwx made live code: see `out`
+            final = msg
+    last = steps[-1]["name"] if steps else None
+    out = {"outcome": None, "step": last, "errno": None, "errno_name": None, "signal": None,
+           "signal_number": None, "value": None, "expected": probe.expected,
+           "exec_dropped": False, "duration_ms": raw["duration_ms"], "detail": None, "steps": steps,
+           **{"live_code": m["live_code"] for m in raw["messages"] if "live_code" in m}}
+    status = raw["status"]
+    at = " at step %s" % last if last else ""
+    if raw["timed_out"]:
+        out["outcome"] = "timeout"
+        out["detail"] = "no result within %gs%s; the probe was killed" % (timeout, at)
+        return out
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = signal_name(sig)
+        out.update(signal=name, signal_number=sig)
+        if dropped is not None:
+            # The kernel said yes, the maps showed no X, and running the code faulted:
+            # PROT_EXEC was silently dropped at that step (HardenedBSD PAGEEXEC).
+            out.update(outcome="denied", exec_dropped=True, step=dropped["name"])
+            out["detail"] = ("%s succeeded but the mapping is %s: PROT_EXEC was silently dropped; "
+                             "calling the code then died of %s" % (dropped["name"], dropped["perms"], name))
+            return out
+        out["outcome"] = "killed" if sig == signal.SIGKILL else "crashed"
+        out["detail"] = "terminated by %s (%s)%s" % (name, signal.strsignal(sig) if hasattr(
+            signal, "strsignal") else name, at)
+        return out
+    if final is None:
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
+        out["outcome"] = "error"
+        out["detail"] = "worker exited with status %s without a result%s%s" % (
+            code, at, (": " + raw["stderr"].splitlines()[-1]) if raw["stderr"] else "")
+        return out
+    if "result" in final:
+        value = final["result"].get("value")
+        out["value"] = value
+        notes = "; ".join(final["result"].get("notes") or [])
+        if probe.expected is None or value == probe.expected:
+            out["outcome"] = "allowed"
+            if probe.expected is None:
+                perms = next((s["perms"] for s in reversed(steps) if "perms" in s), None)
+                out["detail"] = "succeeded" + (" (mapping is %s)" % perms if perms else "")
+            else:
+                out["detail"] = "the code ran and returned %r" % value
+        else:
+            out["outcome"] = "wrong_result"
+            out["detail"] = "the code ran but returned %r, expected %r%s" % (value, probe.expected, at)
+        if notes:
+            out["detail"] += "; " + notes
+        if dropped is not None:
+            out["detail"] += ("; the maps showed %s after %s, yet the code ran: this maps source "
+                              "does not show X here" % (dropped["perms"], dropped["name"]))
+    elif "denied" in final:
+        num = final["denied"]["errno"]
+        name = errno.errorcode.get(num, "E%d" % num)
+        out.update(outcome="denied", errno=num, errno_name=name)
+        out["detail"] = "%s refused: %s (%s)" % (last or "a call", name, os.strerror(num))
+    elif "dropped" in final:
+        out.update(outcome="denied", exec_dropped=True, detail=final["dropped"]["detail"])
+    elif "skipped" in final:
+        out.update(outcome="skipped", detail=final["skipped"])
+    else:
+        out.update(outcome="error", detail=str(final.get("error", final)))
+    return out
+
+
+def skipped(probe, reason):
+    return {"outcome": "skipped", "step": None, "errno": None, "errno_name": None, "signal": None,
+            "signal_number": None, "value": None, "expected": probe.expected,
+            "exec_dropped": False, "duration_ms": 0.0, "detail": reason, "steps": []}
+
+
+def select_probes(only=None):
+    registry = _probes.by_id()
+    if not only:
+        return list(_probes.REGISTRY)
+    unknown = [p for p in only if p not in registry]
+    if unknown:
+        raise UsageError("unknown probe id(s): %s (see `memprobe list`)" % ", ".join(unknown))
+    return [p for p in _probes.REGISTRY if p.id in only]
+
+
+def default_jobs():
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def run_all(only=None, isolation="fork", timeout=DEFAULT_TIMEOUT, arm_mode="arm", progress=None,
+            jobs=None):
+    """Run the selected probes, each isolated. -> (arch_name, {id: verdict}, measurements)
+
+    progress(probe_id, verdict) is called as each probe ends (a skipped one too); if it
+    also has started(probe_id) and tick() methods, they are called as a probe starts and
+    at least once a second while probes run."""
+    if isolation not in ISOLATIONS:
+        raise UsageError("--isolation must be one of %s" % ", ".join(ISOLATIONS))
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise UsageError("--timeout must be a positive number of seconds, at most %g" % MAX_TIMEOUT)
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    arch_name = detect_arch(arm_mode)
+    arch = _arch.TABLE.get(arch_name) if arch_name else None
+    if isolation == "fork":
+        _preload()
+    selected = select_probes(only)
+    results, to_run = {}, []
+    for probe in selected:
+        reason = probe.skip_reason(arch, impl)
+        if reason:
+            results[probe.id] = skipped(probe, reason)
+            if progress:
+                progress(probe.id, results[probe.id])
+        else:
+            to_run.append(probe.id)
+    registry = _probes.by_id()
+
+    def done(task, raw):
+        _check_spawn_started(isolation, raw)
+        results[task] = classify(registry[task], raw, timeout)
+        if progress:
+            progress(task, results[task])
+
+    run_tasks(to_run, arch_name, isolation, timeout, jobs, done,
+              getattr(progress, "started", None), getattr(progress, "tick", None))
+    ordered = {p.id: results[p.id] for p in selected}      # registry order, whatever finished first
+    # Measured alone, after the probes: a concurrent probe would disturb the timing.
+    measurements = {"flip_cycle_ns": measure_flip(arch_name, ordered, isolation, timeout)}
+    return arch_name, ordered, measurements
+
+
+def _preload():
+    """Import and load in the parent what every forked child needs, so each child
+    starts with it instead of paying for it again (the fork overhead target is ~1 ms)."""
+    import faulthandler  # noqa: F401
+    import resource  # noqa: F401
+    import tempfile  # noqa: F401
+    import gc
+    from probe.platform import libc as _libc  # noqa: F401
+    from probe.engine import worker as _worker  # noqa: F401
+    _libc.libc()
+    if hasattr(impl, "preload"):
+        impl.preload()
+    # Objects that exist now are never collected by a child: without this, a child's
+    # first GC pass writes to (and so copies) every page of the parent's heap.
+    gc.freeze()
+
+
+def _check_spawn_started(isolation, raw):
+    # A worker that never said a word and exited 126/127 (or ENOEXEC) never started:
+    # that is the host refusing spawn isolation, not a probe result.
+    if isolation != "spawn" or raw["messages"] or raw["timed_out"]:
+        return
+    status = raw["status"]
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) != 0:
+        raise HostError("--isolation spawn cannot start a worker interpreter here (exit status %d%s); "
+                        "under an emulator set MEMPROBE_INTERPRETER or use --isolation fork"
+                        % (os.WEXITSTATUS(status), (": " + raw["stderr"].splitlines()[-1])
+                           if raw["stderr"] else ""))
+
+
+def measure_flip(arch_name, results, isolation, timeout):
+    flip = results.get("flip_rw_rx")
+    if flip is None or flip["outcome"] != "allowed":
+        why = "flip_rw_rx was not run" if flip is None else "flip_rw_rx is %s" % flip["outcome"]
+        return {"outcome": "skipped", "median_ns": None, "cycles": None, "detail": why}
+    raw = run_task(FLIP_TASK, arch_name, isolation, timeout)
+    final = raw["messages"][-1] if raw["messages"] else {}
+    got = final.get("result", {}).get("measurement")
+    if not got:
+        verdict = classify(_probes.Probe(), raw, timeout)
+        return {"outcome": "error", "median_ns": None, "cycles": None, "detail": verdict["detail"]}
+    return {"outcome": "measured", "median_ns": got["median_ns"], "cycles": got["cycles"],
+            "detail": "median of %d RW->RX->RW mprotect cycles on one page" % got["cycles"]}
+
+
+# Kept under their old names for callers that start a child themselves.
+_Child = _children.Child
+worker_command = _children.worker_command

@@ -1,0 +1,171 @@
+"""Run the probes under the kernel's default PaX flags: an unmarked interpreter copy.
+
+Hardened Gentoo marks some interpreters (user.pax.flags or PT_PAX_FLAGS) to exempt them
+from MPROTECT, so probes run by a marked python show the exemption, not what an
+unmarked program gets. A copy written afresh carries no xattr, and its PT_PAX_FLAGS
+header (if any) is turned back into PT_GNU_STACK / PT_NULL, so the kernel applies its
+defaults to it.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from probe.policy import Source, Unavailable
+from probe.policy import parse as _parse
+from probe.policy import markings as _markings
+
+_CHECK = ("import sys\n"
+          "line = None\n"
+          "try:\n"
+          "    for l in open('/proc/self/status'):\n"
+          "        if l.startswith('PaX:'):\n"
+          "            line = l.split(':', 1)[1].strip()\n"
+          "except OSError:\n"
+          "    pass\n"
+          "print(line or '')\n")
+
+
+def _candidate_dirs(env):
+    seen = []
+    for d in (env.get("TMPDIR"), "/tmp", "/var/tmp", "/dev/shm",
+              os.path.join(os.path.expanduser("~"), ".cache")):
+        if d and d not in seen and os.path.isdir(d):
+            seen.append(d)
+    return seen
+
+
+def _noexec_dirs(dirs):
+    """The subset of dirs on noexec mounts (Linux mountinfo; elsewhere unknown)."""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            mounts = _parse.parse_mountinfo(f.read())
+    except OSError:
+        return set()
+    out = set()
+    for d in dirs:
+        m = _parse.mount_for(mounts, os.path.realpath(d))
+        if m is not None and _parse.is_noexec(m):
+            out.add(d)
+    return out
+
+
+def child_env(base=None):
+    """Environment for a child run through the copy. The copy finds its standard library
+    through the pyvenv.cfg written beside it, which also holds under -I; PYTHONHOME and
+    PYTHONPATH still say the same for a copy run without -I."""
+    env = dict(os.environ if base is None else base)
+    env["PYTHONHOME"] = "%s%s%s" % (sys.base_prefix, os.pathsep, sys.base_exec_prefix)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return env
+
+
+def _write_venv_cfg(directory, exe):
+    """Tell a copy in `directory` where its standard library is: the copy is not beside it.
+    Read by the interpreter even under -I, unlike PYTHONHOME."""
+    with open(os.path.join(directory, "pyvenv.cfg"), "w") as f:
+        f.write("home = %s\ninclude-system-site-packages = true\nversion = %d.%d.%d\n"
+                % ((os.path.dirname(exe),) + tuple(sys.version_info[:3])))
+
+
+def unmarked_interpreter(executable=None, directory=None, force=False, verify=True):
+    """A copy of the interpreter without PaX markings.
+
+    Returns {'path': copy or None, 'dir': directory to remove afterwards (see discard),
+    'env': environment to run the copy with (without -I), 'markings': what the original carries,
+    'pax_status_line': the copy's PaX: line (when verified, on a PaX kernel),
+    'reason': why there is no copy (path None) or None}.
+
+    Without force, an interpreter with no markings gives no copy: it already runs
+    with the kernel's defaults. With verify, the copy is run once; a copy that cannot
+    start (a relative RPATH, a noexec or TPE-restricted directory) is discarded and
+    the next directory tried.
+    """
+    from probe.policy.linux import interpreter_markings
+    exe = os.path.realpath(executable or _running_binary())
+    src = Source()
+    marks = interpreter_markings(src, exe)
+    out = {"path": None, "dir": None, "env": {}, "markings": {
+        k: marks[k] for k in ("source", "xattr", "pt_pax_flags", "exempt", "forced")},
+        "pax_status_line": None, "reason": None}
+    if marks["source"] is None and not force:
+        out["reason"] = ("%s carries no PaX markings: it already runs with the kernel's default "
+                         "flags" % exe)
+        return out
+    try:
+        with open(exe, "rb") as f:
+            data = bytearray(f.read())
+        edits = _markings.unmark_elf(bytes(data[:65536]))
+    except (OSError, _markings.ELFError) as exc:
+        out["reason"] = "cannot read %s as an ELF program: %s" % (exe, exc)
+        return out
+    for offset, patch in edits:
+        data[offset:offset + len(patch)] = patch
+    dirs = [directory] if directory else _candidate_dirs(os.environ)
+    noexec = _noexec_dirs(dirs)
+    failures = []
+    for d in dirs:
+        if d in noexec:
+            failures.append("%s is on a noexec mount" % d)
+            continue
+        try:
+            tmp = tempfile.mkdtemp(prefix="memprobe-unmarked-", dir=d)
+        except OSError as exc:
+            failures.append("cannot create a directory in %s: %s" % (d, exc.strerror))
+            continue
+        path = os.path.join(tmp, os.path.basename(exe))
+        try:
+            # Written afresh (not copied) so no xattr comes along.
+            with open(path, "wb") as f:
+                f.write(data)
+            os.chmod(path, 0o755)
+            _write_venv_cfg(tmp, exe)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            failures.append("cannot write %s: %s" % (path, exc.strerror))
+            continue
+        except BaseException:     # a signal: leave no copy behind
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        env = child_env()
+        if verify:
+            try:
+                proc = subprocess.run([path, "-I", "-c", _CHECK], capture_output=True, text=True,
+                                      timeout=30)
+            except (OSError, subprocess.SubprocessError) as exc:
+                shutil.rmtree(tmp, ignore_errors=True)
+                failures.append("the copy in %s cannot run: %s" % (d, exc))
+                continue
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            if proc.returncode != 0:
+                shutil.rmtree(tmp, ignore_errors=True)
+                failures.append("the copy in %s exits with %d: %s" % (
+                    d, proc.returncode, (proc.stderr.strip().splitlines() or [""])[-1]))
+                continue
+            out["pax_status_line"] = proc.stdout.strip() or None
+        out.update(path=path, dir=tmp, env={"PYTHONHOME": env["PYTHONHOME"],
+                                            "PYTHONPATH": env["PYTHONPATH"]})
+        return out
+    out["reason"] = "no usable unmarked copy: " + ("; ".join(failures) or "no temporary directory")
+    return out
+
+
+def _running_binary():
+    try:
+        return os.readlink("/proc/self/exe")
+    except OSError:
+        return sys.executable
+
+
+def discard(info):
+    """Remove the copy made by unmarked_interpreter()."""
+    d = (info or {}).get("dir")
+    if d and os.path.basename(d).startswith("memprobe-unmarked-"):
+        shutil.rmtree(d, ignore_errors=True)
+
+
+__all__ = ["unmarked_interpreter", "discard", "child_env", "Unavailable"]

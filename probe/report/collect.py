@@ -1,0 +1,23 @@
+"""collect(): run the probes, detect the policies, attribute: the report dict that
+`memprobe run`, `memprobe check --run` and the Python API write or check."""
+
+import os
+
+# Set in a run started through an unmarked interpreter copy: the original interpreter.
+UNMARKED_ENV = "MEMPROBE_UNMARKED_COPY_OF"
+
+
+def collect(only=None, isolation="fork", timeout=10.0, arm_mode="arm", progress=None, jobs=None):
+    """Run the probes, detect the policies in force, attribute; the complete report dict."""
+    from probe.attribution import attribute as _attribution
+    from probe import policy as _policy
+    from probe.report import build as _report
+    from probe.engine import runner as _runner
+    arch_name, probes, measurements = _runner.run_all(only, isolation, timeout, arm_mode, progress,
+                                                      jobs)
+    extra = {"policies": _policy.detect()}
+    report = _report.build_report(arch_name, probes, measurements, isolation, timeout, extra)
+    if os.environ.get(UNMARKED_ENV):
+        report["process"]["unmarked_copy_of"] = os.environ[UNMARKED_ENV]
+    _attribution.attribute(report)   # adds per-probe attribution, strategies, recommendation
+    return _report.escape_undecodable(report)   # e.g. a hostname that is not UTF-8
