@@ -1,13 +1,19 @@
 """Untrusted JSON to plain data, under the same rules as YAML (see probe.report.load)."""
 
+from __future__ import annotations
+
 import json
 import math
 import re
-from typing import Any
 
 from probe.errors import ReportError
 from probe.report.limits import MAX_DEPTH, MAX_DIGITS, MAX_NODES
 from probe.report.safe_text import clean
+
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _bad_constant(token):

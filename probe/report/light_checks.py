@@ -1,9 +1,15 @@
 """Type checks of the fields the collector commands read: fast enough for matrix over
 thousands of reports, and what the collector code relies on after a report loads."""
 
-from typing import Any, Dict, List
+from __future__ import annotations
+
 
 from probe.report.safe_text import clean, type_word
+
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List
 
 
 def light_problems(doc: Dict[str, Any]) -> List[str]:

@@ -23,7 +23,8 @@ the light checks (probe.report.light_checks) and the safe text helpers; this
 module ties them together and keeps their public names in one place.
 """
 
-from typing import Any, List, Optional
+from __future__ import annotations
+
 
 from probe.errors import ReportError
 from probe.report.json_doc import parse_json
@@ -34,6 +35,11 @@ from probe.report.reading import file_kind, open_regular, read_bytes
 from probe.report.safe_text import clean, display_name, type_word
 from probe.report.yaml_doc import parse_yaml
 from probe.vocab import SUPPORTED_SCHEMA_VERSIONS
+
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional
 
 __all__ = [
     "DEFAULT_MAX_BYTES", "MAX_BYTES_SETTING", "MAX_DEPTH", "MAX_NODES", "Locator", "check_version", "clean",

@@ -1,6 +1,11 @@
 """Where in a report's text a problem lies: 'FILE:LINE:COL: path: problem' lines."""
 
-from typing import Optional
+from __future__ import annotations
+
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 class Locator:

@@ -1,13 +1,19 @@
 """Reading an untrusted file's bytes: size-limited, and (where asked) regular files only."""
 
+from __future__ import annotations
+
 import os
 import stat
 import sys
-from typing import BinaryIO, Callable, Optional, Tuple
 
 from probe.errors import InputError, ReportError
 from probe.report.limits import max_bytes_default
 from probe.report.safe_text import display_name
+
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO, Optional
 
 _READ_PIECE = 1 << 20
 
@@ -66,7 +72,7 @@ def _read_file(path, name, limit, regular_only):
         return _read_at_most(stream, limit)
 
 
-_FILE_KINDS: Tuple[Tuple[Callable[[int], bool], str], ...] = (
+_FILE_KINDS = (
     (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
     (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
 

@@ -1,7 +1,13 @@
 """Text taken from untrusted documents, made safe to show: one printable line, a type word."""
 
+from __future__ import annotations
+
 import os
-from typing import Any, Union
+
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Union
 
 MAX_LINE = 200          # longest shown line in an error message
 

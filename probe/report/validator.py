@@ -5,12 +5,18 @@ items, enum, const, minimum, maximum, minLength, pattern, anyOf, $ref (local
 "#/$defs/..."). Enough to check untrusted reports without a new dependency.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import re
-from typing import Any, Dict, List, Optional
 
 from probe.vocab import SUPPORTED_SCHEMA_VERSIONS
+
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema")
 SUPPORTED_VERSIONS = SUPPORTED_SCHEMA_VERSIONS

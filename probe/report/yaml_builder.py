@@ -1,12 +1,18 @@
 """A composed YAML node tree to plain data, refusing everything a report never needs."""
 
+from __future__ import annotations
+
 import math
-from typing import Any, NoReturn
 
 from probe.errors import ReportError
 from probe.report.limits import MAX_DEPTH, MAX_DIGITS
 from probe.report.safe_text import clean, type_word
 from probe.report.yaml_screen import where
+
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 STR_TAG = "tag:yaml.org,2002:str"
 SEQ_TAG = "tag:yaml.org,2002:seq"

@@ -1,12 +1,18 @@
 """Untrusted YAML to plain data: screened (probe.report.yaml_screen), composed by
 libyaml where present, then built by probe.report.yaml_builder's Builder."""
 
-from typing import Any, Tuple
+from __future__ import annotations
+
 
 from probe.errors import ReportError
 from probe.report.safe_text import clean
 from probe.report.yaml_builder import MAP_TAG, SEQ_TAG, STR_TAG, Builder
 from probe.report.yaml_screen import exact_screen, needs_exact_screen, where
+
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Tuple
 
 
 def pure_python_classes() -> Tuple[type, type]:

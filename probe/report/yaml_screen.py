@@ -5,11 +5,17 @@ libyaml's composer recurses in C and crashes the interpreter on a 100,000-deep
 they prove the document small, else by walking the event stream.
 """
 
+from __future__ import annotations
+
 import re
-from typing import Any, Optional
 
 from probe.errors import ReportError
 from probe.report.limits import MAX_DEPTH, MAX_NODES, SCREEN_DEPTH
+
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 _OTHER_BREAKS = (b"\r", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")  # libyaml breaks lines at these too
 _COMPACT = (b"- ", b"-\t", b"? ", b"?\t", b": ", b":\t")
