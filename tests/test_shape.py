@@ -288,8 +288,8 @@ def test_fuzz_tests_are_marked_slow():
 
 # Comments speak of the project alone: no tracker numbers, no people, no notes kept
 # outside the repository. Built from pieces so this file does not match itself.
-FOREIGN_WORDS = re.compile("|".join((r"\bissues? #?\d+", r"\bthe " + r"lead\b", r"\bshared" + "/", "/wo" + r"rk/(shared|brief)\b")),
-                           re.IGNORECASE)
+FOREIGN_WORDS = re.compile("|".join((r"\bissues? #?\d+", r"\bthe " + r"lead\b", r"\bshared" + "/",
+                                     "/wo" + r"rk/(shared|brief)\b")), re.IGNORECASE)
 
 
 def _project_text_files():

@@ -11,6 +11,8 @@ Stdout: every write is checked to the last byte; a short write, ENOSPC, EFBIG or
 is an OutputError (one line, exit 1), so a cut report never ends with exit status 0.
 """
 
+from __future__ import annotations
+
 import codecs
 import errno
 import os
@@ -18,6 +20,11 @@ import stat
 import sys
 
 from probe.errors import OutputError, UsageError
+
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, Optional, Sequence, Union
 
 # Standard descriptors that were closed when memprobe started (see guard_standard_fds).
 _CLOSED_AT_START = set()
@@ -30,7 +37,8 @@ MATRIX_FORMATS = {".md": "markdown", ".markdown": "markdown", ".csv": "csv", ".j
                   ".html": "html", ".htm": "html"}
 
 
-def choose_format(path, requested, by_extension=None, default="yaml", option="--output"):
+def choose_format(path: Optional[str], requested: Optional[str], by_extension: Optional[Dict[str, str]] = None,
+                  default: str = "yaml", option: str = "--output") -> str:
     """The output format: --format when given, else the one the file name implies, else
     `default`; a file name that implies another format than --format is a usage error."""
     by_extension = REPORT_FORMATS if by_extension is None else by_extension
@@ -66,7 +74,7 @@ def guard_standard_fds() -> None:
         sys.stderr = open(2, "w", closefd=False)
 
 
-def raise_first(failures) -> None:
+def raise_first(failures: Sequence[Exception]) -> None:
     """End a command whose files did not all get written: one line per failure, exit 1."""
     for failure in failures[1:]:
         sys.stderr.write("memprobe: error: %s\n" % failure)
@@ -96,7 +104,7 @@ def stdout_takes_utf8() -> bool:
         return False
 
 
-def write_stdout(content) -> None:
+def write_stdout(content: Union[str, Iterable[str]]) -> None:
     """Write a str (or an iterable of str) to stdout completely, or raise OutputError.
 
     BrokenPipeError is left to the caller: the reader went away, which the command line ends
@@ -147,13 +155,13 @@ def _write_fd(fd, data):
 
 # --------------------------------------------------------------------------- files
 
-def refuse_directory(path) -> None:
+def refuse_directory(path: Optional[str]) -> None:
     """Fail before any work when an output path names a directory: nothing can be written."""
     if path not in (None, "-") and (path.endswith(os.sep) or os.path.isdir(path)):
         raise OutputError("%s: cannot write: is a directory" % _name(path))
 
 
-def write_file(path: str, content) -> None:
+def write_file(path: str, content: Union[str, Iterable[str]]) -> None:
     """Write a str (or an iterable of str) as UTF-8 to `path` (see the module docstring)."""
     refuse_directory(path)
     try:
