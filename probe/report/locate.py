@@ -44,23 +44,27 @@ class Locator:
         node = self._root() if path else None
         if node is None:
             return None
-        from yaml.nodes import MappingNode, SequenceNode
-
         mark = node.start_mark
         for part in path:
-            nxt = None
-            if isinstance(node, MappingNode) and isinstance(part, str):
-                for key_node, value_node in node.value:
-                    if getattr(key_node, "value", None) == part:
-                        mark, nxt = key_node.start_mark, value_node
-                        break
-            elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-                nxt = node.value[part]
-                mark = nxt.start_mark
+            nxt, nxt_mark = _step(node, part)
             if nxt is None:
                 break
-            node = nxt
+            node, mark = nxt, nxt_mark
         return "%d:%d" % (mark.line + 1, mark.column + 1)
+
+
+def _step(node, part):
+    """(child node, where it starts) for one path part: a mapping key's value (marked at the
+    key) or a sequence item; (None, None) when there is none."""
+    from yaml.nodes import MappingNode, SequenceNode
+
+    if isinstance(node, MappingNode) and isinstance(part, str):
+        for key_node, value_node in node.value:
+            if getattr(key_node, "value", None) == part:
+                return value_node, key_node.start_mark
+    elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        return node.value[part], node.value[part].start_mark
+    return None, None
 
 
 def _problem_path(problem):

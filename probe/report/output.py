@@ -113,21 +113,9 @@ def write_stdout(content: Union[str, Iterable[str]]) -> None:
     if stream is None or 1 in _CLOSED_AT_START:
         raise OutputError("cannot write to stdout: it is closed")
     chunks = [content] if isinstance(content, str) else content
-    try:
-        fd = stream.fileno()
-    except (AttributeError, ValueError, OSError):
-        fd = None          # not a real file (an in-memory stream): it has no short writes
     encoding = getattr(stream, "encoding", None) or "utf-8"
-    errors = getattr(stream, "errors", None) or "strict"
     try:
-        if fd is None:
-            for chunk in chunks:
-                stream.write(chunk)
-            stream.flush()
-            return
-        stream.flush()     # whatever was written through the stream before goes first
-        for chunk in chunks:
-            _write_fd(fd, chunk.encode(encoding, errors))
+        _write_chunks(stream, chunks, encoding)
     except BrokenPipeError:
         raise
     except OSError as exc:
@@ -135,6 +123,24 @@ def write_stdout(content: Union[str, Iterable[str]]) -> None:
     except UnicodeEncodeError as exc:
         raise OutputError("cannot write to stdout: its encoding %s cannot carry %r"
                           % (encoding, exc.object[exc.start:exc.end])) from None
+
+
+def _write_chunks(stream, chunks, encoding):
+    """Through the stream's descriptor where it has one (short writes followed up), else
+    through the stream itself."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, ValueError, OSError):
+        fd = None          # not a real file (an in-memory stream): it has no short writes
+    if fd is None:
+        for chunk in chunks:
+            stream.write(chunk)
+        stream.flush()
+        return
+    errors = getattr(stream, "errors", None) or "strict"
+    stream.flush()     # whatever was written through the stream before goes first
+    for chunk in chunks:
+        _write_fd(fd, chunk.encode(encoding, errors))
 
 
 def _write_fd(fd, data):
