@@ -223,10 +223,23 @@ def _unannotated(function, in_class):
     return missing
 
 
+def _module_level(body):
+    """The statements of a module body, those under a module-level if/try included."""
+    for node in body:
+        yield node
+        if isinstance(node, ast.If):
+            yield from _module_level(node.body + node.orelse)
+        elif isinstance(node, ast.Try):
+            branches = node.body + node.orelse + node.finalbody
+            for handler in node.handlers:
+                branches += handler.body
+            yield from _module_level(branches)
+
+
 def _public_functions(tree):
     """(function node, in a class) for module-level functions and the methods of module-level
     classes whose names do not start with '_'."""
-    for node in tree.body:
+    for node in _module_level(tree.body):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
             yield node, False
         elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
