@@ -313,7 +313,7 @@ def _sync_directory(directory):
 
 def display(path: str) -> str:
     """A path as one printable line (a file name may hold any byte)."""
-    from probe.report.load import display_name
+    from probe.report.safe_text import display_name
     return display_name(path)
 
 
