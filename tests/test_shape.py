@@ -307,12 +307,12 @@ FOREIGN_WORDS = re.compile("|".join((r"\bissues? #?\d+", r"\bthe " + r"lead\b", 
 
 def _project_text_files():
     found = []
-    for top in ("probe", "tests", "tools", ".ci"):
+    for top in ("probe", "tests", "tools", "benchmarks", ".ci", ".github"):
         for folder, dirs, files in os.walk(os.path.join(ROOT, top)):
             dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", "fixtures"))
             found.extend(os.path.join(folder, name) for name in sorted(files)
                          if not name.endswith((".pyc", ".json", ".yaml")))
-    return found + [os.path.join(ROOT, name) for name in ("tox.ini", "setup.cfg")]
+    return found + [os.path.join(ROOT, name) for name in ("tox.ini", "setup.cfg", "pyproject.toml", "action.yml")]
 
 
 def test_comments_speak_of_the_project_only():
