@@ -132,6 +132,7 @@ def _main(argv):
         parser = _build_parser(only)
         args = parser.parse_args(argv)
         args.argv = argv   # for commands that re-run themselves (run --pax-defaults)
+        args.full_parser = _build_parser   # for commands that describe the command line (completion)
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
