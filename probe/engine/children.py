@@ -47,7 +47,7 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 # The fork parent does not import tempfile: it brings in random and threading, whose
 # at-fork handlers every forked child would run (about 0.3 ms each).
 
-def default_tmpdir():
+def default_tmpdir() -> str:
     """The directory tempfile.gettempdir() picks, found the same way."""
     tempfile = sys.modules.get("tempfile")
     if tempfile is not None:
@@ -72,11 +72,11 @@ def default_tmpdir():
     raise FileNotFoundError(errno.ENOENT, "no usable temporary directory found in %s" % candidates)
 
 
-def _temp_name(directory, prefix):
+def _temp_name(directory: str, prefix: str) -> str:
     return os.path.join(directory, prefix + os.urandom(6).hex())
 
 
-def make_temp_file(directory, prefix):
+def make_temp_file(directory: str, prefix: str) -> "tuple[int, str]":
     """(fd, path) of a new file only we can read, as tempfile.mkstemp() makes it."""
     for _ in range(100):
         path = _temp_name(directory, prefix)
@@ -87,7 +87,7 @@ def make_temp_file(directory, prefix):
     raise FileExistsError(errno.EEXIST, "no unused temporary file name in %s" % directory)
 
 
-def make_temp_dir(prefix):
+def make_temp_dir(prefix: str) -> str:
     """A new directory only we can use in default_tmpdir(), as tempfile.mkdtemp() makes it."""
     directory = default_tmpdir()
     for _ in range(100):
