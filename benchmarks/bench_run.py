@@ -90,12 +90,12 @@ def main():
             walls.append(time.perf_counter() - t0)
         per_probe[jobs] = statistics.median(walls) / len(ids) * 1000
 
-    from probe import policy as _policy
-    _policy.detect()
+    from probe import mechanisms as _mechanisms
+    _mechanisms.detect()
     detect_times = []
     for _ in range(20):
         t0 = time.perf_counter()
-        _policy.detect()
+        _mechanisms.detect()
         detect_times.append(time.perf_counter() - t0)
     detect_ms = statistics.median(detect_times) * 1000
 

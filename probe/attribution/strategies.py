@@ -5,24 +5,7 @@
 Pure functions of the report dict.
 """
 
-from probe.mechanisms import MECHANISMS, sigkill_is_pax
-
-FIX_HINTS = {
-    "mdwe": "start the program without PR_SET_MDWE / MemoryDenyWriteExecute= (it cannot be undone in-process)",
-    "seccomp": "for a systemd service, set MemoryDenyWriteExecute=no",
-    "pax-mprotect": "exempt the binary from MPROTECT (setfattr -n user.pax.flags -v m BINARY, or paxctl-ng -m)",
-    "pax-pageexec": "exempt the binary from PAGEEXEC (setfattr -n user.pax.flags -v p BINARY)",
-    "selinux-execmem": "allow execmem for the domain (setsebool -P deny_execmem off on Fedora, allow_execmem on on Debian, or a policy module)",
-    "selinux-execheap": "allow execheap for the domain",
-    "selinux-execstack": "allow execstack for the domain",
-    "selinux-execmod": "allow execmod for the file type",
-    "freebsd-wx": "mark the binary with elfctl -e +wxneeded, or set kern.elf64.allow_wx=1",
-    "hardenedbsd-pageexec": "hbsdcontrol pax disable pageexec BINARY",
-    "hardenedbsd-mprotect": "hbsdcontrol pax disable mprotect BINARY",
-    "netbsd-pax-mprotect": "paxctl +m BINARY",
-    "openbsd-wx": "link with -z wxneeded and run from a wxallowed mount",
-    "noexec-mount": "point TMPDIR at a directory on a mount without noexec",
-}
+from probe.mechanisms import FIX_HINTS, MECHANISMS, sigkill_is_pax  # noqa: F401 - FIX_HINTS re-exported
 
 STRATEGIES = [
     ("rwx_mapping", ("map_rwx",), ["HotSpot code cache", "PyPy JIT"],

@@ -83,7 +83,7 @@ def unmarked_interpreter(executable=None, directory=None, force=False, verify=Tr
     start (a relative RPATH, a noexec or TPE-restricted directory) is discarded and
     the next directory tried.
     """
-    from probe.policy.linux import interpreter_markings
+    from probe.policy.facts import interpreter_markings
     exe = os.path.realpath(executable or _running_binary())
     src = Source()
     marks = interpreter_markings(src, exe)

@@ -1,0 +1,77 @@
+"""A seccomp filter (systemd's MemoryDenyWriteExecute=, LockPersonality=, SystemCallFilter=):
+refuses with an errno (EPERM, or ENOSYS to look absent) or kills with SIGSYS."""
+
+from probe.mechanisms._base import ACTIVE, INACTIVE, UNSURE
+from probe.policy import Detector
+from probe.policy import parse as _parse
+
+MECHANISMS = {"seccomp": "a seccomp filter (e.g. systemd MemoryDenyWriteExecute=)"}
+OSES = ("linux",)
+FIX_HINTS = {"seccomp": "for a systemd service, set MemoryDenyWriteExecute=no"}
+
+
+class Seccomp(Detector):
+    name = "seccomp"
+    title = "seccomp"
+    oses = ("linux",)
+    order = 40
+
+    def read(self, src):
+        status = src.status()
+        mode = _parse.to_int(status.get("Seccomp"))
+        out = {"state": {0: "disabled", 1: "strict", 2: "filter"}.get(mode, "unknown"),
+               "mode": mode, "filters": _parse.to_int(status.get("Seccomp_filters")),
+               "no_new_privs": None if "NoNewPrivs" not in status else status["NoNewPrivs"] == "1"}
+        if mode is None:
+            out["reason"] = "no Seccomp: line in /proc/self/status (kernel without CONFIG_SECCOMP)"
+        elif mode == 2:
+            out["note"] = ("the filter itself cannot be read without ptrace and CAP_SYS_ADMIN; "
+                           "what it refuses is inferred from the probes")
+        return out
+
+
+DETECTOR = Seccomp
+
+
+def status(mech, f, op):
+    s = f.policy("seccomp")
+    mode = s.get("mode", f.process.get("seccomp_mode"))
+    filters = s.get("filters", f.process.get("seccomp_filters"))
+    if mode == 2:
+        return ACTIVE, "Seccomp: 2 in /proc/self/status (%s filter%s attached)" % (
+            filters if filters is not None else "some", "" if filters == 1 else "s")
+    if mode in (0, 1):
+        return INACTIVE, "Seccomp: %d in /proc/self/status: no filter" % mode
+    return UNSURE, "the seccomp mode is not known"
+
+
+def rules(obs, op, f):
+    out = []
+    what = obs.what
+    if obs.denied and obs.err == "ENOSYS":
+        out.append((30, "seccomp", "%s failed with ENOSYS: a seccomp filter can make a system call "
+                                   "look absent (a kernel without the call fails the same way)" % what))
+    if obs.sig == "SIGSYS":
+        out.append((40, "seccomp", "%s ended the process with SIGSYS: a seccomp filter's kill "
+                                   "action" % what))
+    if obs.refused(op, "EPERM") and (
+            (op.call == "mmap" and op.w_and_x) or (op.call == "mprotect" and op.wants_x)):
+        out.append((300, "seccomp", "%s refused with EPERM: systemd's MemoryDenyWriteExecute= "
+                                    "filter refuses W|X mmap and any mprotect with X" % what))
+    if obs.denied and op.call == "personality" and obs.err == "EPERM":
+        out.append((600, "seccomp", "personality() refused with EPERM: systemd's LockPersonality= "
+                                    "filter refuses changing the execution domain"))
+    return out
+
+
+def refine(mech, confidence, result, op, f, evidence):
+    """The filter cannot be read, so an errno alone never confirms it; a SIGSYS does."""
+    if result.get("signal") == "SIGSYS":
+        return confidence
+    noop = f.noop_refused()
+    if noop is not None and op.probe != "mprotect_rx_noop":
+        evidence.append("mprotect_rx_noop (a no-op RX->RX mprotect) is refused too, which only "
+                        "a seccomp filter does")
+    elif f.outcome("mprotect_rx_noop") == "allowed" and op.call == "mprotect":
+        evidence.append("but a no-op RX->RX mprotect is allowed, unlike under systemd's filter")
+    return "likely"
