@@ -16,8 +16,8 @@ could not tell). Probes that separate mechanisms (map_rx, mprotect_rx_noop) refi
 from probe.mechanisms import (  # noqa: F401 - re-exported: the attribution API
     ACTIVE, FIX_HINTS, INACTIVE, MECH_OSES, MECHANISMS, UNSURE, Facts, Op, candidates, refine,
     scope_note, status_of)
-from probe.attribution.strategies import (  # noqa: F401 - re-exported: the attribution API
-    STRATEGIES, recommendation, strategies)
+from probe.attribution.strategies import STRATEGIES, strategies  # noqa: F401 - re-exported
+from probe.attribution.recommendation import recommendation
 
 _CONFIDENCE = {ACTIVE: "confirmed", UNSURE: "likely"}
 _ORDER = {"confirmed": 0, "likely": 1, "unknown": 2}
