@@ -91,7 +91,7 @@ def _observation(result, op):
 # --- entry point -----------------------------------------------------------------------
 
 
-def settle_missing_calls(report, f):
+def settle_missing_calls(report: dict, f: Facts) -> None:
     """memfd_create failing with ENOSYS where the detector says no seccomp filter is
     attached: the kernel lacks the call (before Linux 3.17), so the probe does not apply
     here. It becomes `skipped`; with a filter attached (or unknown) it stays `denied`."""
@@ -105,7 +105,7 @@ def settle_missing_calls(report, f):
                       "(ENOSYS) and no seccomp filter could have refused it (%s)" % evidence)
 
 
-def attribute(report):
+def attribute(report: dict) -> None:
     """Add per-probe `attribution`, top-level `strategies` and `recommendation` in place
     (and refresh `summary`, where the report has one, for what settling changed)."""
     f = Facts(report)

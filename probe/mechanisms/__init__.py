@@ -17,6 +17,7 @@ probe.policy.Source.
 """
 
 import importlib
+import types
 import pkgutil
 
 from probe.mechanisms._base import (  # noqa: F401 - re-exported: the mechanisms API
@@ -37,7 +38,7 @@ _MODULE_OF = {mech: module for module in MODULES for mech in module.MECHANISMS}
 DETECTORS = detector_registry(MODULES)
 
 
-def module_of(mech: str):
+def module_of(mech: str) -> "types.ModuleType":
     """The module that holds a mechanism's detector and rules."""
     return _MODULE_OF[mech]
 

@@ -27,7 +27,7 @@ BSD_SYSCTLS = {
 ENV_KEYS = ("TMPDIR", "TEMP", "TMP")
 
 
-def capture(target, description="", src=None):
+def capture(target: str, description: str = "", src: "Source | None" = None) -> list:
     """Write the fixture tree; [differences between live and fixture detect()]."""
     src = src or Source()
     os.makedirs(target, exist_ok=True)
@@ -153,14 +153,14 @@ class _Writer:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         return path
 
-    def write_bytes(self, logical, data):
+    def write_bytes(self, logical: str, data: bytes) -> None:
         with open(self._path(logical), "wb") as f:
             f.write(data)
 
-    def write_text(self, logical, text):
+    def write_text(self, logical: str, text: str) -> None:
         self.write_bytes(logical, text.encode("utf-8"))
 
-    def copy(self, src, logical):
+    def copy(self, src: Source, logical: str) -> bool:
         try:
             data = src.read_bytes(logical)
         except Unavailable:

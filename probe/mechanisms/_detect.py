@@ -5,14 +5,15 @@ from probe.policy import Source, Unavailable, unknown
 from probe.policy.facts import FACT_DETECTORS
 
 
-def detector_registry(modules) -> list:
+def detector_registry(modules: tuple) -> list:
     """Every detector instance, ordered by its `order` (the order of a report's `policies`)."""
     found = list(FACT_DETECTORS) + [module.DETECTOR() for module in modules]
     return sorted(found, key=lambda det: det.order)
 
 
-def run(detectors, root=None, os_name=None, env=None, executable=None,
-        include_inapplicable=False) -> dict:
+def run(detectors: list, root: "str | None" = None, os_name: "str | None" = None,
+        env: "dict | None" = None, executable: "str | None" = None,
+        include_inapplicable: bool = False) -> dict:
     """{name: result} of every detector that applies. Never raises.
 
     root: a fixture tree to read instead of the live host. os_name: override the OS

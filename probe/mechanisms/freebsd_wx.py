@@ -1,8 +1,8 @@
 """FreeBSD W^X (13.0 and later, kern.elf*.allow_wx=0): mappings asking for W and X
 together are refused with EACCES unless the program is marked wxneeded."""
 
-from probe.mechanisms._base import ACTIVE, INACTIVE, UNSURE
-from probe.policy import Detector, Unavailable
+from probe.mechanisms._base import ACTIVE, INACTIVE, UNSURE, Facts, Observation, Op
+from probe.policy import Detector, Source, Unavailable
 from probe.policy import parse as _parse
 from probe.policy.facts import int_sysctl, interpreter_elf
 
@@ -40,7 +40,7 @@ class FreeBSDWX(Detector):
     oses = ("freebsd",)
     order = 90
 
-    def read(self, src):
+    def read(self, src: Source) -> dict:
         reasons = []
         allow = {abi: int_sysctl(src, "kern.%s.allow_wx" % abi, reasons) for abi in ("elf64", "elf32")}
         abi = "elf64" if src.pointer_bits() == 64 else "elf32"
@@ -61,7 +61,7 @@ class FreeBSDWX(Detector):
 DETECTOR = FreeBSDWX
 
 
-def status(mech, f, op):
+def status(mech: str, f: Facts, op: "Op | None") -> tuple:
     s = f.policy("freebsd_wx")
     state = s.get("state")
     proc = s.get("procctl") or {}
@@ -73,7 +73,7 @@ def status(mech, f, op):
     return UNSURE, "FreeBSD W^X state unknown"
 
 
-def rules(obs, op, f):
+def rules(obs: Observation, op: Op, f: Facts) -> list:
     if obs.refused(op, "EACCES") and op.w_and_x:
         return [(207, "freebsd-wx", "%s asked for W and X together and was refused with "
                                     "EACCES" % obs.what)]

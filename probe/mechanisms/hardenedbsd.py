@@ -2,8 +2,8 @@
 removes X from the maximum protection of writable mappings, so PROT_EXEC is dropped or
 refused."""
 
-from probe.mechanisms._base import ACTIVE, INACTIVE, UNSURE
-from probe.policy import Detector, unknown
+from probe.mechanisms._base import ACTIVE, INACTIVE, UNSURE, Facts, Observation, Op
+from probe.policy import Detector, Source, unknown
 from probe.policy import parse as _parse
 from probe.policy.facts import int_sysctl
 
@@ -20,7 +20,7 @@ class HardenedBSD(Detector):
     oses = ("freebsd",)
     order = 100
 
-    def read(self, src):
+    def read(self, src: Source) -> dict:
         reasons = []
         out = {"state": None}
         statuses = []
@@ -46,7 +46,7 @@ class HardenedBSD(Detector):
 DETECTOR = HardenedBSD
 
 
-def status(mech, f, op):
+def status(mech: str, f: Facts, op: "Op | None") -> tuple:
     s = f.policy("hardenedbsd")
     feature_name = mech.split("-")[1]
     feature = s.get(feature_name) or {}
@@ -63,7 +63,7 @@ def status(mech, f, op):
     return INACTIVE, name
 
 
-def rules(obs, op, f):
+def rules(obs: Observation, op: Op, f: Facts) -> list:
     out = []
     what = obs.what
     if obs.dropped:

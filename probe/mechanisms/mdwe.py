@@ -1,8 +1,8 @@
 """The kernel's memory-deny-write-execute prctl (PR_SET_MDWE, Linux 6.3): refuses W|X
 mappings and mappings gaining X with EACCES, for the process and its children."""
 
-from probe.mechanisms._base import ACTIVE, INACTIVE, UNSURE
-from probe.policy import Detector, unknown
+from probe.mechanisms._base import ACTIVE, INACTIVE, UNSURE, Facts, Observation, Op
+from probe.policy import Detector, Source, unknown
 from probe.policy import parse as _parse
 
 MECHANISMS = {"mdwe": "the kernel's memory-deny-write-execute prctl (PR_SET_MDWE)"}
@@ -17,7 +17,7 @@ class MDWE(Detector):
     oses = ("linux",)
     order = 50
 
-    def read(self, src):
+    def read(self, src: Source) -> dict:
         raw = src.call("prctl PR_GET_MDWE")
         value = None if raw.upper() == "EINVAL" else _parse.to_int(raw)
         if value is None and raw.upper() != "EINVAL":
@@ -32,7 +32,7 @@ class MDWE(Detector):
 DETECTOR = MDWE
 
 
-def status(mech, f, op):
+def status(mech: str, f: Facts, op: "Op | None") -> tuple:
     s = f.policy("mdwe")
     if s.get("state") == "unsupported":
         return INACTIVE, "the kernel has no PR_GET_MDWE (before Linux 6.3)"
@@ -44,7 +44,7 @@ def status(mech, f, op):
     return INACTIVE, "prctl(PR_GET_MDWE) = %d" % value
 
 
-def rules(obs, op, f):
+def rules(obs: Observation, op: Op, f: Facts) -> list:
     if obs.refused(op, "EACCES") and (op.w_and_x or (op.call == "mprotect" and op.gains_x)):
         return [(200, "mdwe", "%s refused with EACCES: MDWE refuses W|X mappings and mappings "
                               "gaining X" % obs.what)]

@@ -1,7 +1,7 @@
 """vm.memfd_noexec (Linux 6.3): at 2, memfd_create() refuses executable memfds (EACCES)."""
 
-from probe.mechanisms._base import ACTIVE, INACTIVE, UNSURE
-from probe.policy import Detector, Unavailable, unknown
+from probe.mechanisms._base import ACTIVE, INACTIVE, UNSURE, Facts, Observation, Op
+from probe.policy import Detector, Source, Unavailable, unknown
 from probe.policy import parse as _parse
 
 MECHANISMS = {"memfd-noexec": "vm.memfd_noexec"}
@@ -15,7 +15,7 @@ class MemfdNoexec(Detector):
     oses = ("linux",)
     order = 70
 
-    def read(self, src):
+    def read(self, src: Source) -> dict:
         try:
             raw = src.read_text("/proc/sys/vm/memfd_noexec")
         except Unavailable as exc:
@@ -32,7 +32,7 @@ class MemfdNoexec(Detector):
 DETECTOR = MemfdNoexec
 
 
-def status(mech, f, op):
+def status(mech: str, f: Facts, op: "Op | None") -> tuple:
     s = f.policy("memfd_noexec")
     if s.get("value") == 2:
         return ACTIVE, "vm.memfd_noexec = 2: memfd_create(MFD_EXEC) is refused"
@@ -41,7 +41,7 @@ def status(mech, f, op):
     return UNSURE, "vm.memfd_noexec is not known"
 
 
-def rules(obs, op, f):
+def rules(obs: Observation, op: Op, f: Facts) -> list:
     if obs.denied and op.call == "open" and op.probe == "dual_map_memfd" and obs.err == "EACCES":
         return [(500, "memfd-noexec", "memfd_create refused with EACCES: vm.memfd_noexec=2 "
                                       "refuses executable memfds")]

@@ -1,8 +1,8 @@
 """NetBSD PaX MPROTECT: keeps a mapping either writable or executable (EACCES); before
 NetBSD 8 it dropped PROT_EXEC from W|X requests silently."""
 
-from probe.mechanisms._base import ACTIVE, INACTIVE, UNSURE
-from probe.policy import Detector, unknown
+from probe.mechanisms._base import ACTIVE, INACTIVE, UNSURE, Facts, Observation, Op
+from probe.policy import Detector, Source, unknown
 from probe.policy.facts import int_sysctl, interpreter_elf
 
 MECHANISMS = {"netbsd-pax-mprotect": "NetBSD PaX MPROTECT"}
@@ -41,7 +41,7 @@ class NetBSDPaX(Detector):
     oses = ("netbsd",)
     order = 110
 
-    def read(self, src):
+    def read(self, src: Source) -> dict:
         reasons = []
         enabled = int_sysctl(src, "security.pax.mprotect.enabled", reasons)
         global_ = int_sysctl(src, "security.pax.mprotect.global", reasons)
@@ -65,7 +65,7 @@ class NetBSDPaX(Detector):
 DETECTOR = NetBSDPaX
 
 
-def status(mech, f, op):
+def status(mech: str, f: Facts, op: "Op | None") -> tuple:
     s = f.policy("netbsd_pax")
     eff = s.get("effective_for_interpreter")
     desc = "security.pax.mprotect.enabled = %s, .global = %s" % (s.get("enabled"), s.get("global"))
@@ -77,7 +77,7 @@ def status(mech, f, op):
     return UNSURE, desc
 
 
-def rules(obs, op, f):
+def rules(obs: Observation, op: Op, f: Facts) -> list:
     out = []
     if obs.dropped:
         out.append((102, "netbsd-pax-mprotect", "%s succeeded without X: NetBSD before 8 dropped "

@@ -3,8 +3,8 @@ at mprotect). Read from mountinfo on Linux and from `mount` on the BSDs."""
 
 import os
 
-from probe.mechanisms._base import ACTIVE, ANY_OS, INACTIVE, UNSURE
-from probe.policy import Detector, unknown
+from probe.mechanisms._base import ACTIVE, ANY_OS, INACTIVE, UNSURE, Facts, Observation, Op
+from probe.policy import Detector, Source, unknown
 from probe.policy import parse as _parse
 
 MECHANISMS = {"noexec-mount": "a noexec mount"}
@@ -17,7 +17,7 @@ PATH_ROLE = {"dual_map_shm": "shm", "dual_map_file": "tmpdir", "patch_file_text"
 LIVE_CODE_ROLE = {"file": "tmpdir", "memfd": "memfd"}
 
 
-def path_role(op) -> "str | None":
+def path_role(op: Op) -> "str | None":
     """The noexec_mounts path role of the memory `op` worked on, or None."""
     live = getattr(op, "live_code", None)
     return LIVE_CODE_ROLE.get(live) if live else PATH_ROLE.get(op.probe)
@@ -80,7 +80,7 @@ class NoexecMounts(Detector):
     oses = ("linux", "freebsd", "netbsd", "openbsd", "dragonfly")
     order = 130
 
-    def read(self, src):
+    def read(self, src: Source) -> dict:
         mounts, source, paths = _mounts(src)
         if not mounts:
             return unknown("no mounts could be parsed from %s" % source)
@@ -95,7 +95,7 @@ DETECTOR = NoexecMounts
 # --- attribution -----------------------------------------------------------------------
 
 
-def status(mech, f, op):
+def status(mech: str, f: Facts, op: "Op | None") -> tuple:
     role = path_role(op)
     if role == "shm" and f.os == "freebsd":
         return INACTIVE, "FreeBSD's shm objects (SHM_ANON) live in no file system"
@@ -111,7 +111,7 @@ def status(mech, f, op):
     return INACTIVE, "%s mounted without noexec" % where
 
 
-def rules(obs, op, f):
+def rules(obs: Observation, op: Op, f: Facts) -> list:
     out = []
     if obs.refused(op, "EACCES") and op.memory in ("shm", "file", "private_file") and \
             op.call == "mprotect" and op.gains_x:

@@ -1,8 +1,8 @@
 """Hardware no-execute page protection (NX/XD): running code from memory that was never
 made executable faults with SIGSEGV (SIGBUS on some CPUs)."""
 
-from probe.mechanisms._base import ACTIVE, ANY_OS, INACTIVE, UNSURE
-from probe.policy import Detector, unknown
+from probe.mechanisms._base import ACTIVE, ANY_OS, INACTIVE, UNSURE, Facts, Observation, Op
+from probe.policy import Detector, Source, unknown
 from probe.policy import parse as _parse
 
 MECHANISMS = {"nx": "hardware no-execute page protection (NX/XD)"}
@@ -20,7 +20,7 @@ class CpuNX(Detector):
     oses = ("linux",)
     order = 10
 
-    def read(self, src):
+    def read(self, src: Source) -> dict:
         # The first CPU's block holds the flags line; no need to read every CPU.
         text = src.read_text("/proc/cpuinfo", 65536)
         nx = _parse.parse_cpuinfo_nx(text)
@@ -33,7 +33,7 @@ class CpuNX(Detector):
 DETECTOR = CpuNX
 
 
-def status(mech, f, op):
+def status(mech: str, f: Facts, op: "Op | None") -> tuple:
     nx = f.policy("cpu_nx").get("state")
     if nx == "on":
         return ACTIVE, "the CPU lists the nx flag"
@@ -45,7 +45,7 @@ def status(mech, f, op):
     return UNSURE, "the CPU's NX support is not reported on this host"
 
 
-def rules(obs, op, f):
+def rules(obs: Observation, op: Op, f: Facts) -> list:
     if obs.sig in ("SIGSEGV", "SIGBUS") and op.call == "call" and op.probe in NON_X_CODE:
         return [(10, "nx", "running code from %s memory that was never made executable ended "
                            "in %s" % (_MEMORY_WORDS[op.memory], obs.sig))]

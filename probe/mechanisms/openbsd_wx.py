@@ -1,8 +1,8 @@
 """OpenBSD W^X, always on: W|X requests are refused with ENOTSUP, or abort the process
 with kern.wxabort=1, unless the program is wxneeded and runs from a wxallowed mount."""
 
-from probe.mechanisms._base import ACTIVE, INACTIVE
-from probe.policy import Detector, Unavailable
+from probe.mechanisms._base import ACTIVE, INACTIVE, Facts, Observation, Op
+from probe.policy import Detector, Source, Unavailable
 from probe.policy import parse as _parse
 from probe.policy.facts import int_sysctl, interpreter_elf
 
@@ -38,7 +38,7 @@ class OpenBSDWX(Detector):
     oses = ("openbsd",)
     order = 120
 
-    def read(self, src):
+    def read(self, src: Source) -> dict:
         reasons = []
         wxabort = int_sysctl(src, "kern.wxabort", reasons)
         out = {"state": "enforcing", "wxabort": wxabort, "wxallowed_mounts": None}
@@ -58,14 +58,14 @@ class OpenBSDWX(Detector):
 DETECTOR = OpenBSDWX
 
 
-def status(mech, f, op):
+def status(mech: str, f: Facts, op: "Op | None") -> tuple:
     s = f.policy("openbsd_wx")
     if s.get("state") == "off":
         return INACTIVE, s.get("reason") or "W^X does not apply to this interpreter"
     return ACTIVE, "OpenBSD always enforces W^X (kern.wxabort = %s)" % s.get("wxabort")
 
 
-def rules(obs, op, f):
+def rules(obs: Observation, op: Op, f: Facts) -> list:
     out = []
     if obs.sig == "SIGABRT" and op.call in ("mmap", "mprotect") and op.w_and_x:
         out.append((50, "openbsd-wx", "%s asked for W|X and the process aborted "

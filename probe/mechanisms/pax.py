@@ -2,8 +2,8 @@
 changes with EACCES/EPERM (or drops PROT_EXEC in MPROTECT_COMPAT mode); PAGEEXEC kills
 code running from non-executable memory with SIGKILL."""
 
-from probe.mechanisms._base import ACTIVE, INACTIVE, UNSURE
-from probe.policy import Detector, Unavailable, unknown
+from probe.mechanisms._base import ACTIVE, INACTIVE, UNSURE, Facts, Observation, Op
+from probe.policy import Detector, Source, Unavailable, unknown
 from probe.policy import parse as _parse
 from probe.policy import markings as _markings
 from probe.policy.facts import interpreter_markings, kernel_config
@@ -20,7 +20,7 @@ FIX_HINTS = {
 # --- detector --------------------------------------------------------------------------
 
 
-def grsecurity_evidence(src):
+def grsecurity_evidence(src: Source) -> tuple:
     """(True/False/None, [evidence strings])."""
     evidence = []
     if src.exists("/proc/sys/kernel/grsecurity"):
@@ -60,7 +60,7 @@ class PaX(Detector):
     oses = ("linux",)
     order = 20
 
-    def read(self, src):
+    def read(self, src: Source) -> dict:
         line = src.status().get("PaX")
         if line is None:
             return {"state": "absent", "reason": "no PaX: line in /proc/self/status: the kernel has no PaX"}
@@ -113,7 +113,7 @@ def _scope(out, marks):
 # --- attribution -----------------------------------------------------------------------
 
 
-def status(mech, f, op):
+def status(mech: str, f: Facts, op: "Op | None") -> tuple:
     p = f.policy("pax")
     state = p.get("state")
     if state == "absent":
@@ -130,7 +130,7 @@ def status(mech, f, op):
         line, key.upper(), "on" if on else "off")
 
 
-def rules(obs, op, f):
+def rules(obs: Observation, op: Op, f: Facts) -> list:
     out = []
     what = obs.what
     if obs.sig == "SIGKILL" and op.call == "call":
@@ -148,7 +148,8 @@ def rules(obs, op, f):
     return out
 
 
-def refine(mech, confidence, result, op, f, evidence):
+def refine(mech: str, confidence: "str | None", result: dict, op: Op, f: Facts,
+           evidence: list) -> "str | None":
     """A silently dropped PROT_EXEC is PaX only with CONFIG_PAX_MPROTECT_COMPAT."""
     if mech == "pax-mprotect" and result.get("exec_dropped") and confidence == "confirmed":
         opts = f.policy("kernel_config").get("options") or {}
@@ -157,7 +158,7 @@ def refine(mech, confidence, result, op, f, evidence):
     return confidence
 
 
-def scope(mech, f):
+def scope(mech: str, f: Facts) -> "str | None":
     """Where the interpreter carries markings, the verdict holds for programs marked alike."""
     p = f.policy("pax")
     if (p.get("markings") or {}).get("source"):

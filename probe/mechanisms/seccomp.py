@@ -1,8 +1,8 @@
 """A seccomp filter (systemd's MemoryDenyWriteExecute=, LockPersonality=, SystemCallFilter=):
 refuses with an errno (EPERM, or ENOSYS to look absent) or kills with SIGSYS."""
 
-from probe.mechanisms._base import ACTIVE, INACTIVE, UNSURE
-from probe.policy import Detector
+from probe.mechanisms._base import ACTIVE, INACTIVE, UNSURE, Facts, Observation, Op
+from probe.policy import Detector, Source
 from probe.policy import parse as _parse
 
 MECHANISMS = {"seccomp": "a seccomp filter (e.g. systemd MemoryDenyWriteExecute=)"}
@@ -16,7 +16,7 @@ class Seccomp(Detector):
     oses = ("linux",)
     order = 40
 
-    def read(self, src):
+    def read(self, src: Source) -> dict:
         status = src.status()
         mode = _parse.to_int(status.get("Seccomp"))
         out = {"state": {0: "disabled", 1: "strict", 2: "filter"}.get(mode, "unknown"),
@@ -33,7 +33,7 @@ class Seccomp(Detector):
 DETECTOR = Seccomp
 
 
-def status(mech, f, op):
+def status(mech: str, f: Facts, op: "Op | None") -> tuple:
     s = f.policy("seccomp")
     mode = s.get("mode", f.process.get("seccomp_mode"))
     filters = s.get("filters", f.process.get("seccomp_filters"))
@@ -45,7 +45,7 @@ def status(mech, f, op):
     return UNSURE, "the seccomp mode is not known"
 
 
-def rules(obs, op, f):
+def rules(obs: Observation, op: Op, f: Facts) -> list:
     out = []
     what = obs.what
     if obs.denied and obs.err == "ENOSYS":
@@ -64,7 +64,8 @@ def rules(obs, op, f):
     return out
 
 
-def refine(mech, confidence, result, op, f, evidence):
+def refine(mech: str, confidence: "str | None", result: dict, op: Op, f: Facts,
+           evidence: list) -> "str | None":
     """The filter cannot be read, so an errno alone never confirms it; a SIGSYS does."""
     if result.get("signal") == "SIGSYS":
         return confidence

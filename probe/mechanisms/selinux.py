@@ -1,8 +1,8 @@
 """SELinux: the execmem, execheap, execstack and execmod permissions refuse PROT_EXEC on
 anonymous memory, the heap, the stack and modified private file mappings with EACCES."""
 
-from probe.mechanisms._base import ACTIVE, INACTIVE, UNSURE
-from probe.policy import Detector, Unavailable, unknown
+from probe.mechanisms._base import ACTIVE, INACTIVE, UNSURE, Facts, Observation, Op
+from probe.policy import Detector, Source, Unavailable, unknown
 from probe.policy import parse as _parse
 
 MECHANISMS = {
@@ -59,7 +59,7 @@ class SELinux(Detector):
     oses = ("linux",)
     order = 30
 
-    def read(self, src):
+    def read(self, src: Source) -> dict:
         mount, enforce = _enforce(src)
         if mount is None:
             if any(r.startswith("cannot read") for r in enforce):
@@ -86,7 +86,7 @@ DETECTOR = SELinux
 # --- attribution -----------------------------------------------------------------------
 
 
-def status(mech, f, op):
+def status(mech: str, f: Facts, op: "Op | None") -> tuple:
     s = f.policy("selinux")
     state = s.get("state")
     if state == "enforcing":
@@ -96,7 +96,7 @@ def status(mech, f, op):
     return UNSURE, "SELinux state unknown"
 
 
-def rules(obs, op, f):
+def rules(obs: Observation, op: Op, f: Facts) -> list:
     if not obs.refused(op, "EACCES"):
         return []
     what = obs.what
@@ -115,7 +115,8 @@ def rules(obs, op, f):
     return out
 
 
-def refine(mech, confidence, result, op, f, evidence):
+def refine(mech: str, confidence: "str | None", result: dict, op: Op, f: Facts,
+           evidence: list) -> "str | None":
     """Cross-probe evidence: confidence, or None to drop the candidate."""
     if mech == "selinux-execmem":
         return _refine_execmem(confidence, op, f, evidence)

@@ -15,6 +15,7 @@ PROC_WXMAP_STATUS, the interpreter's xattr) from <root>/calls.txt.
 
 import os
 import sys
+from typing import Callable
 
 from probe.platform.procfs import parse_status
 from probe.policy import parse as _parse
@@ -31,7 +32,8 @@ class Unavailable(Exception):
 class Source:
     """Where detectors read from: the live host (root None) or a fixture tree."""
 
-    def __init__(self, root=None, os_name=None, env=None, executable=None):
+    def __init__(self, root: "str | None" = None, os_name: "str | None" = None,
+                 env: "dict | None" = None, executable: "str | None" = None) -> None:
         self.root = root
         self.live = root is None
         self._cache = {}
@@ -47,12 +49,12 @@ class Source:
         self._executable = executable
 
     # -- files ---------------------------------------------------------------
-    def path(self, logical):
+    def path(self, logical: str) -> str:
         if self.live:
             return logical
         return os.path.join(self.root, logical.lstrip("/"))
 
-    def read_bytes(self, logical, limit=-1):
+    def read_bytes(self, logical: str, limit: int = -1) -> bytes:
         key = ("bytes", logical, limit)
         if key not in self._cache:
             try:
@@ -65,13 +67,13 @@ class Source:
             raise value
         return value
 
-    def read_text(self, logical, limit=-1):
+    def read_text(self, logical: str, limit: int = -1) -> str:
         return self.read_bytes(logical, limit).decode("utf-8", "replace")
 
-    def exists(self, logical):
+    def exists(self, logical: str) -> bool:
         return os.path.exists(self.path(logical))
 
-    def status(self):
+    def status(self) -> dict:
         """/proc/self/status parsed once for every detector that needs it."""
         if "status" not in self._cache:
             try:
@@ -83,7 +85,7 @@ class Source:
             raise value
         return value
 
-    def cached(self, key: str, compute) -> object:
+    def cached(self, key: "str | tuple", compute: "Callable[[], object]") -> object:
         """compute() once per source (a value or an Unavailable to raise later)."""
         if key not in self._cache:
             self._cache[key] = compute()
@@ -115,7 +117,7 @@ class Source:
             raise value
         return value
 
-    def calls(self):
+    def calls(self) -> "dict | None":
         """<root>/calls.txt of a fixture: `name: value` lines."""
         if "calls" not in self._cache:
             try:
@@ -124,14 +126,14 @@ class Source:
                 self._cache["calls"] = None
         return self._cache["calls"]
 
-    def recorded(self, name):
+    def recorded(self, name: str) -> str:
         """A value recorded in calls.txt; raises Unavailable when the fixture has none."""
         calls = self.calls()
         if calls is None or name not in calls:
             raise Unavailable("the fixture records no %s (calls.txt)" % name)
         return calls[name]
 
-    def executable(self):
+    def executable(self) -> "str | None":
         """Path of the running interpreter binary (what PaX markings are read from)."""
         if self._executable:
             return self._executable
@@ -157,7 +159,7 @@ class Source:
                     raise
         return _read_file(os.path.realpath(sys.executable), limit, _oserror)
 
-    def pointer_bits(self):
+    def pointer_bits(self) -> "int | None":
         if self.live:
             import struct
             return struct.calcsize("P") * 8
@@ -169,7 +171,7 @@ class Source:
         return 64 if "64" in machine else 32
 
     # -- sysctl ------------------------------------------------------------------
-    def sysctl(self, name):
+    def sysctl(self, name: str) -> "str | None":
         """A sysctl value as a string; None when the sysctl does not exist on this
         system; raises Unavailable when it cannot be read."""
         if not self.live:
@@ -188,7 +190,7 @@ class Source:
             raise value
         return value
 
-    def mount_listing(self):
+    def mount_listing(self) -> str:
         """`mount` output (the BSDs have no mountinfo)."""
         if not self.live:
             return self.read_text("/mount.txt")
@@ -211,7 +213,7 @@ class Source:
         except Unavailable:
             return {}
 
-    def kernel_release(self):
+    def kernel_release(self) -> "str | None":
         if self.live:
             return os.uname().release
         try:
@@ -287,13 +289,14 @@ def unknown(reason: str, **fields) -> dict:
     return out
 
 
-def unmarked_interpreter(executable=None, directory=None, force=False, verify=True):
+def unmarked_interpreter(executable: "str | None" = None, directory: "str | None" = None,
+                         force: bool = False, verify: bool = True) -> dict:
     """A copy of the interpreter without PaX markings, to run the probes under the
     kernel's default flags. See probe.policy.unmarked for the details."""
     from probe.policy import unmarked as _unmarked
     return _unmarked.unmarked_interpreter(executable, directory, force, verify)
 
 
-def discard_unmarked(info):
+def discard_unmarked(info: "dict | None") -> None:
     from probe.policy import unmarked as _unmarked
     return _unmarked.discard(info)

@@ -1,7 +1,7 @@
 """Facts the mechanism detectors share, and the detectors of facts that are no mechanism
 of their own: the kernel configuration and the process's personality."""
 
-from probe.policy import Detector, Unavailable, unknown
+from probe.policy import Detector, Source, Unavailable, unknown
 from probe.policy import parse as _parse
 from probe.policy import markings as _markings
 from probe.platform.constants import READ_IMPLIES_EXEC
@@ -10,7 +10,7 @@ from probe.platform.constants import READ_IMPLIES_EXEC
 # --- kernel configuration ----------------------------------------------------------------
 
 
-def kernel_config(src) -> tuple:
+def kernel_config(src: Source) -> tuple:
     """The kernel config options that matter, cached on the source; (dict, source) or
     raises Unavailable."""
     value = src.cached("kconfig", lambda: _read_kernel_config(src))
@@ -46,7 +46,7 @@ class KernelConfig(Detector):
     oses = ("linux",)
     order = 80
 
-    def read(self, src):
+    def read(self, src: Source) -> dict:
         try:
             options, source = kernel_config(src)
         except Unavailable as exc:
@@ -62,7 +62,7 @@ class Personality(Detector):
     oses = ("linux",)
     order = 60
 
-    def read(self, src):
+    def read(self, src: Source) -> dict:
         raw = src.read_text("/proc/self/personality")
         value = _parse.parse_personality(raw)
         if value is None:
@@ -77,7 +77,7 @@ FACT_DETECTORS = (KernelConfig(), Personality())
 # --- sysctls -----------------------------------------------------------------------------
 
 
-def int_sysctl(src, name: str, reasons: list) -> "int | None":
+def int_sysctl(src: Source, name: str, reasons: list) -> "int | None":
     """int value, None when the sysctl does not exist (reason appended)."""
     try:
         raw = src.sysctl(name)
@@ -95,7 +95,7 @@ def int_sysctl(src, name: str, reasons: list) -> "int | None":
 # --- the interpreter binary ----------------------------------------------------------------
 
 
-def interpreter_elf(src) -> tuple:
+def interpreter_elf(src: Source) -> tuple:
     """(path, ELF markings dict or None, note or None) of the running interpreter."""
     try:
         marks = _markings.elf_markings(_markings.parse_elf(src.exe_header()))
@@ -133,7 +133,7 @@ def _pt_pax_flags(src, path, notes):
     return None
 
 
-def interpreter_markings(src, path: "str | None" = None) -> dict:
+def interpreter_markings(src: Source, path: "str | None" = None) -> dict:
     """PaX markings of the interpreter binary: {'interpreter', 'xattr', 'pt_pax_flags',
     'source', 'flags', 'exempt', 'forced', 'notes': [...]}."""
     notes = []

@@ -29,7 +29,7 @@ PF_PAX_BITS = {  # feature -> (enable bit, disable bit)
 }
 
 
-def parse_pax_line(value):
+def parse_pax_line(value: str) -> "dict | None":
     """The value of the `PaX:` status line.
 
     {'raw': 'PeMRs', 'no_mm': False, 'flags': {'pageexec': True, ...}} ; `-----` (a task
@@ -53,7 +53,7 @@ def parse_pax_line(value):
     return {"raw": value, "no_mm": False, "flags": flags}
 
 
-def parse_pax_xattr(value):
+def parse_pax_xattr(value: str) -> dict:
     """`user.pax.flags` as written by setfattr/paxctl-ng: each letter of PEMRS sets one
     feature, upper case on and lower case off, in any order ('em', 'm', 'mr').
 
@@ -73,7 +73,7 @@ def parse_pax_xattr(value):
     return {"raw": raw, "flags": flags, "valid": True}
 
 
-def decode_pt_pax_flags(p_flags):
+def decode_pt_pax_flags(p_flags: int) -> dict:
     """PT_PAX_FLAGS p_flags -> {feature: True (forced on) / False (forced off)}; a
     feature with neither bit (or, contradictorily, both) is left to the kernel."""
     out = {}
@@ -85,7 +85,7 @@ def decode_pt_pax_flags(p_flags):
     return out
 
 
-def pax_marking_letters(flags):
+def pax_marking_letters(flags: dict) -> str:
     """{'mprotect': False, 'emutramp': False} -> 'em' (in PEMRS order)."""
     return "".join((letter if flags[name] else letter.lower())
                    for letter, name in PAX_LETTERS if name in flags)
@@ -183,7 +183,7 @@ def _parse_notes(blob, e, align):
     return notes
 
 
-def elf_header_size(data):
+def elf_header_size(data: bytes) -> "int | None":
     """How many leading bytes of an ELF file cover its ELF header, program headers and
     note segments (what parse_elf needs); None when data is not an ELF header."""
     try:
@@ -239,7 +239,7 @@ def elf_markings(elf: dict) -> dict:
     return out
 
 
-def unmark_elf(data):
+def unmark_elf(data: bytes) -> list:
     """Edits that remove PaX markings from an ELF file: [(offset, bytes)].
 
     A PT_PAX_FLAGS header becomes PT_GNU_STACK RW (what `paxctl -c` converted it from)

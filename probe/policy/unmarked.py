@@ -52,7 +52,7 @@ def _noexec_dirs(dirs):
     return out
 
 
-def child_env(base=None):
+def child_env(base: "dict | None" = None) -> dict:
     """Environment for a child run through the copy. The copy finds its standard library
     through the pyvenv.cfg written beside it, which also holds under -I; PYTHONHOME and
     PYTHONPATH still say the same for a copy run without -I."""
@@ -70,7 +70,8 @@ def _write_venv_cfg(directory, exe):
                 % ((os.path.dirname(exe),) + tuple(sys.version_info[:3])))
 
 
-def unmarked_interpreter(executable=None, directory=None, force=False, verify=True):
+def unmarked_interpreter(executable: "str | None" = None, directory: "str | None" = None,
+                         force: bool = False, verify: bool = True) -> dict:
     """A copy of the interpreter without PaX markings.
 
     Returns {'path': copy or None, 'dir': directory to remove afterwards (see discard),
@@ -181,7 +182,7 @@ def _running_binary():
         return sys.executable
 
 
-def discard(info):
+def discard(info: "dict | None") -> None:
     """Remove the copy made by unmarked_interpreter()."""
     d = (info or {}).get("dir")
     if d and os.path.basename(d).startswith("memprobe-unmarked-"):
