@@ -61,3 +61,9 @@ def test_schema_file_has_the_vocabulary_version():
     assert probe.SCHEMA_VERSION == vocab.SCHEMA_VERSION
     assert vocab.SCHEMA_VERSION in vocab.SUPPORTED_SCHEMA_VERSIONS
     assert schema["properties"]["schema_version"]["const"] == vocab.SCHEMA_VERSION
+
+
+def test_every_strategy_is_tested_by_a_declared_probe():
+    declared = {p.strategy for p in REGISTRY if p.strategy}
+    assert declared == set(vocab.STRATEGIES)
+    assert all(entry[1] for entry in STRATEGIES)

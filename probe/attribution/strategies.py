@@ -8,20 +8,30 @@ probe.attribution.recommendation.
 
 from probe.mechanisms import sigkill_is_pax
 
-STRATEGIES = [
-    ("rwx_mapping", ("map_rwx",), ["HotSpot code cache", "PyPy JIT"],
+# (strategy, the runtimes that use it, how it loads code). Which probes test a strategy
+# is each probe's own `strategy` declaration (probe.engine.probes).
+_STRATEGY_TEXT = [
+    ("rwx_mapping", ["HotSpot code cache", "PyPy JIT"],
      "map the code buffer RWX and write and run it in place"),
-    ("wx_flip", ("flip_rw_rx",), ["LuaJIT", "SpiderMonkey", "Wasmtime"],
+    ("wx_flip", ["LuaJIT", "SpiderMonkey", "Wasmtime"],
      "write code into RW memory, then mprotect it RX"),
-    ("rwx_flip", ("flip_rw_rwx",), ["V8 / node (--write-code-using-rwx, node 20's default)"],
+    ("rwx_flip", ["V8 / node (--write-code-using-rwx, node 20's default)"],
      "make RW memory RWX with mprotect, then write and run the code in place"),
-    ("dual_mapping", ("dual_map_memfd", "dual_map_shm", "dual_map_file"),
-     [".NET (memfd on Linux, SHM_ANON on FreeBSD)", "libffi closures (fallback)"],
+    ("dual_mapping", [".NET (memfd on Linux, SHM_ANON on FreeBSD)", "libffi closures (fallback)"],
      "map one shared object twice: write through an RW view, run from an RX view"),
-    ("code_repatching", ("repatch_rx", "patch_rwx"),
-     ["inline caches", "in-process hot patching", "function hooks"],
+    ("code_repatching", ["inline caches", "in-process hot patching", "function hooks"],
      "change code that already ran: flip it RX->RW->RX (repatch_rx) or patch it while RWX (patch_rwx)"),
 ]
+
+
+def _strategy_table():
+    """[(strategy, (probe ids in registry order), examples, how)]."""
+    from probe.engine.probes import REGISTRY
+    return [(name, tuple(p.id for p in REGISTRY if p.strategy == name), examples, how)
+            for name, examples, how in _STRATEGY_TEXT]
+
+
+STRATEGIES = _strategy_table()
 
 
 # --- strategies -------------------------------------------------------------------------
