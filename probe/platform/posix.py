@@ -128,6 +128,14 @@ def maps_snapshot():
 RECORDED_CALLS = {}
 
 
+def running_binary() -> "str | None":
+    """Path of the running interpreter binary: /proc/self/exe where there is one."""
+    try:
+        return os.readlink("/proc/self/exe")
+    except OSError:
+        return os.path.realpath(sys.executable) if sys.executable else None
+
+
 def pax_xattr_call(target: str) -> "str | None":
     """user.pax.flags of target; None when it has none (or its file system has no user
     xattrs). Raises OSError(reason) when it cannot be read."""

@@ -140,10 +140,8 @@ class Source:
         if not self.live:
             calls = self.calls() or {}
             return calls.get("executable") or None
-        try:
-            return os.readlink("/proc/self/exe")
-        except OSError:
-            return os.path.realpath(sys.executable) if sys.executable else None
+        from probe.platform.posix import running_binary
+        return running_binary()
 
     def exe_header(self, limit: int = 65536, path: "str | None" = None) -> bytes:
         """The leading bytes (ELF headers) of the interpreter binary (or of the binary at
@@ -215,7 +213,8 @@ class Source:
 
     def kernel_release(self) -> "str | None":
         if self.live:
-            return os.uname().release
+            from probe.platform.posix import uname
+            return uname()["kernel_release"]
         try:
             return self.read_text("/proc/sys/kernel/osrelease").strip() or None
         except Unavailable:

@@ -40,9 +40,8 @@ def _candidate_dirs(env):
 def _noexec_dirs(dirs):
     """The subset of dirs on noexec mounts (Linux mountinfo; elsewhere unknown)."""
     try:
-        with open("/proc/self/mountinfo") as f:
-            mounts = _parse.parse_mountinfo(f.read())
-    except OSError:
+        mounts = _parse.parse_mountinfo(Source().read_text("/proc/self/mountinfo"))
+    except Unavailable:
         return set()
     out = set()
     for d in dirs:
@@ -176,10 +175,8 @@ def _verify(tmp, path, d):
 
 
 def _running_binary():
-    try:
-        return os.readlink("/proc/self/exe")
-    except OSError:
-        return sys.executable
+    from probe.platform.posix import running_binary
+    return running_binary() or sys.executable
 
 
 def discard(info: "dict | None") -> None:
