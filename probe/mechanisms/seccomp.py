@@ -45,23 +45,40 @@ def status(mech: str, f: Facts, op: "Op | None") -> tuple:
     return UNSURE, "the seccomp mode is not known"
 
 
+def _looks_absent(obs, op):
+    return obs.denied and obs.err == "ENOSYS"
+
+
+def _killed(obs, op):
+    return obs.sig == "SIGSYS"
+
+
+def _memory_deny_write_execute(obs, op):
+    return obs.refused(op, "EPERM") and (
+        (op.call == "mmap" and op.w_and_x) or (op.call == "mprotect" and op.wants_x))
+
+
+def _lock_personality(obs, op):
+    return obs.denied and op.call == "personality" and obs.err == "EPERM"
+
+
+# (rank, whether the filter explains the observation, how)
+_RULES = (
+    (30, _looks_absent, "{what} failed with ENOSYS: a seccomp filter can make a system call "
+                        "look absent (a kernel without the call fails the same way)"),
+    (40, _killed, "{what} ended the process with SIGSYS: a seccomp filter's kill action"),
+    (300, _memory_deny_write_execute,
+     "{what} refused with EPERM: systemd's MemoryDenyWriteExecute= filter refuses W|X mmap "
+     "and any mprotect with X"),
+    (600, _lock_personality, "personality() refused with EPERM: systemd's LockPersonality= "
+                             "filter refuses changing the execution domain"),
+)
+
+
 def rules(obs: Observation, op: Op, f: Facts) -> list:
-    out = []
-    what = obs.what
-    if obs.denied and obs.err == "ENOSYS":
-        out.append((30, "seccomp", "%s failed with ENOSYS: a seccomp filter can make a system call "
-                                   "look absent (a kernel without the call fails the same way)" % what))
-    if obs.sig == "SIGSYS":
-        out.append((40, "seccomp", "%s ended the process with SIGSYS: a seccomp filter's kill "
-                                   "action" % what))
-    if obs.refused(op, "EPERM") and (
-            (op.call == "mmap" and op.w_and_x) or (op.call == "mprotect" and op.wants_x)):
-        out.append((300, "seccomp", "%s refused with EPERM: systemd's MemoryDenyWriteExecute= "
-                                    "filter refuses W|X mmap and any mprotect with X" % what))
-    if obs.denied and op.call == "personality" and obs.err == "EPERM":
-        out.append((600, "seccomp", "personality() refused with EPERM: systemd's LockPersonality= "
-                                    "filter refuses changing the execution domain"))
-    return out
+    """The filter's refusals: an errno it returns, or its kill action."""
+    return [(rank, "seccomp", text.format(what=obs.what))
+            for rank, explains, text in _RULES if explains(obs, op)]
 
 
 def refine(mech: str, confidence: "str | None", result: dict, op: Op, f: Facts,

@@ -96,23 +96,40 @@ def status(mech: str, f: Facts, op: "Op | None") -> tuple:
     return UNSURE, "SELinux state unknown"
 
 
+def _execmem(op):
+    return op.wants_x and (op.memory in ("anon", "heap", "stack") or (
+        op.memory == "private_file" and op.w_and_x))
+
+
+def _execheap(op):
+    return op.memory == "heap" and op.gains_x
+
+
+def _execstack(op):
+    return op.memory == "stack" and op.gains_x
+
+
+def _execmod(op):
+    return op.memory == "private_file" and op.call == "mprotect" and op.gains_x
+
+
+# (rank, mechanism, whether it covers the operation, what it does with it)
+_RULES = (
+    (202, "selinux-execmem", _execmem,
+     "{what} refused with EACCES: SELinux execmem covers any PROT_EXEC on anonymous memory"),
+    (203, "selinux-execheap", _execheap, "{what} on the heap refused with EACCES"),
+    (204, "selinux-execstack", _execstack, "{what} on the stack refused with EACCES"),
+    (205, "selinux-execmod", _execmod,
+     "{what} on a modified private file mapping refused with EACCES: SELinux execmod"),
+)
+
+
 def rules(obs: Observation, op: Op, f: Facts) -> list:
+    """Every SELinux permission refuses with EACCES."""
     if not obs.refused(op, "EACCES"):
         return []
-    what = obs.what
-    out = []
-    if op.wants_x and (op.memory in ("anon", "heap", "stack") or (
-            op.memory == "private_file" and op.w_and_x)):
-        out.append((202, "selinux-execmem", "%s refused with EACCES: SELinux execmem covers any "
-                                            "PROT_EXEC on anonymous memory" % what))
-    if op.memory == "heap" and op.gains_x:
-        out.append((203, "selinux-execheap", "%s on the heap refused with EACCES" % what))
-    if op.memory == "stack" and op.gains_x:
-        out.append((204, "selinux-execstack", "%s on the stack refused with EACCES" % what))
-    if op.memory == "private_file" and op.call == "mprotect" and op.gains_x:
-        out.append((205, "selinux-execmod", "%s on a modified private file mapping refused with "
-                                            "EACCES: SELinux execmod" % what))
-    return out
+    return [(rank, mech, text.format(what=obs.what))
+            for rank, mech, covers, text in _RULES if covers(op)]
 
 
 def refine(mech: str, confidence: "str | None", result: dict, op: Op, f: Facts,
