@@ -121,3 +121,39 @@ def test_a_module_dropped_into_the_package_is_found(tmp_path):
     assert attribution == [{"mechanism": "zz-test", "confidence": "confirmed",
                             "evidence": ["refused with EXDEV", "the dropped-in detector says so"]}]
 
+
+
+def test_kernel_constants_are_defined_once():
+    """PR_GET_MDWE, READ_IMPLIES_EXEC, ... are assigned in probe/platform/constants.py only."""
+    import ast
+    from probe.platform import constants
+    names = {n for n in vars(constants) if n.isupper()}
+    owners = {}
+    for folder, _, files in os.walk(os.path.join(ROOT, "probe")):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            with open(path, encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+            for node in tree.body:
+                if isinstance(node, ast.Assign):
+                    for target in node.targets:
+                        if isinstance(target, ast.Name) and target.id in names:
+                            owners.setdefault(target.id, []).append(os.path.relpath(path, ROOT))
+    assert owners == {n: [os.path.join("probe", "platform", "constants.py")] for n in names}
+
+
+def test_live_calls_go_through_the_platform_layer():
+    """A live source asks the platform module for system-call values, under the names a
+    fixture's calls.txt uses; a name this OS cannot ask is Unavailable, not an error."""
+    from probe.platform import impl
+    from probe.policy import Source, Unavailable
+    src = Source()
+    for name in getattr(impl, "RECORDED_CALLS", {}):
+        try:
+            assert isinstance(src.call(name), str)
+        except Unavailable as exc:
+            assert str(exc)
+    with pytest.raises(Unavailable, match="cannot be asked on this OS"):
+        src.call("procctl NO_SUCH_CALL")
