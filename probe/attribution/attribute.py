@@ -6,8 +6,8 @@ Works from the report dict alone (host, process, policies, probes): adds `attrib
 to every probe whose outcome is not `allowed` (or `skipped`), and the top-level
 `strategies` and `recommendation`. Pure functions; nothing here touches the host.
 
-The rules come from what each mechanism refuses and how (the README's mechanism table):
-a mechanism is a candidate when the refused operation and the errno or signal match
+The rules are each mechanism module's (probe.mechanisms: what it refuses and how, as in
+the README's mechanism table): a mechanism is a candidate when the refused operation and the errno or signal match
 what it does; the policy detectors then make it `confirmed` (the detector says it is
 active), drop it (the detector says it is off) or leave it `likely` (the detector
 could not tell). Probes that separate mechanisms (map_rx, mprotect_rx_noop) refine it.
