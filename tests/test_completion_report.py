@@ -1,5 +1,6 @@
 """`memprobe completion SHELL` exercised in the real shells, and `report --for-issue`."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -9,7 +10,9 @@ import yaml
 
 from conftest import ROOT, run_cli
 from probe.render import issue_markdown as _issue_markdown
-from test_terminal import REFERENCE
+
+# A reference report of another host, as a user would attach it.
+REFERENCE = os.path.join(ROOT, "reports", "linux-aarch64-qemu-debian-bookworm.yaml")
 
 
 def _script(tmp_path, shell):

@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from _pty import run_on_ptys
+from helpers.pty import run_on_ptys
 from conftest import ROOT, memprobe_env, run_cli
 
 REFERENCE = os.path.join(ROOT, "reports", "linux-aarch64-qemu-debian-bookworm.yaml")
