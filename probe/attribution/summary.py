@@ -68,7 +68,7 @@ def _nx_line(name, what, verdict, pax_kills):
                                           else _why(verdict, pax_kills))
 
 
-def summarise(probes, policies=None):
+def summarise(probes: dict, policies: "dict | None" = None) -> "dict[str, dict[str, str]]":
     """The summary lines; `policies` (the detectors' section) tells a PaX kill from an
     outside one."""
     pax_kills = sigkill_is_pax({"policies": policies or {}})

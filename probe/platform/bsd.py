@@ -4,6 +4,8 @@ Written for real hosts and exercised there; on the Linux test machine only the p
 parts are tested.
 """
 
+from __future__ import annotations
+
 import ctypes
 import os
 import platform
@@ -18,16 +20,16 @@ from probe.platform import posix as _posix
 
 
 
-def distribution():
+def distribution() -> dict[str, str | None]:
     return {"id": platform.system().lower() or None, "name": platform.system() or None,
             "version": platform.release() or None}
 
 
-def libc_info():
+def libc_info() -> dict[str, str | None]:
     return {"name": "%s libc" % (platform.system() or "bsd"), "version": platform.release() or None}
 
 
-def maps_snapshot():
+def maps_snapshot() -> list[tuple[int, int, str, str]] | None:
     try:
         import psutil
         maps = psutil.Process().memory_maps(grouped=False)
@@ -40,14 +42,14 @@ def maps_snapshot():
     return out
 
 
-def mapping_perms(addr):
+def mapping_perms(addr: int) -> str | None:
     for start, end, perms, _ in maps_snapshot() or ():
         if start <= addr < end:
             return perms
     return None
 
 
-def memfd(size):
+def memfd(size: int) -> int:
     # FreeBSD >= 13 has memfd_create in libc; SHM_ANON works since 8.0 and is what .NET uses.
     fn = _libc.symbol("memfd_create", ctypes.c_int, [ctypes.c_char_p, ctypes.c_uint])
     if fn is None:
@@ -57,7 +59,7 @@ def memfd(size):
     return fd
 
 
-def shm_fd(size):
+def shm_fd(size: int) -> int:
     fn = _libc.symbol("shm_open", ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_int])
     if fn is not None and platform.system() == "FreeBSD":
         fd = _libc.check(fn(SHM_ANON, os.O_RDWR, 0o600))

@@ -5,9 +5,18 @@ from the `mmap` module (MIPS and the BSDs use other values) and the page size fr
 mmap.PAGESIZE, never literals.
 """
 
+from __future__ import annotations
+
 import ctypes
 import mmap
 import os
+
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Sequence, TypeVar
+
+    _Result = TypeVar("_Result")
 
 PAGESIZE = mmap.PAGESIZE
 PROT_NONE = getattr(mmap, "PROT_NONE", 0)
@@ -32,7 +41,7 @@ class SyscallError(OSError):
 _libc = None
 
 
-def libc():
+def libc() -> ctypes.CDLL:
     global _libc
     if _libc is None:
         # The interpreter already has the C library loaded: the main program handle finds
@@ -62,7 +71,8 @@ def _declare(lib):
     lib.free.argtypes = [ctypes.c_void_p]
 
 
-def symbol(name, restype, argtypes, lib=None):
+def symbol(name: str, restype: type | None, argtypes: Sequence[type] | None,
+           lib: ctypes.CDLL | None = None) -> Callable[..., Any] | None:
     """A libc function, or None when this C library lacks it."""
     lib = lib or libc()
     try:
@@ -74,45 +84,47 @@ def symbol(name, restype, argtypes, lib=None):
     return fn
 
 
-def check(result, failed=-1):
+def check(result: _Result, failed: int | None = -1) -> _Result:
+    """result itself; raises SyscallError(errno) when it is the `failed` value (or NULL
+    where `failed` is MAP_FAILED)."""
     if result == failed or (failed is MAP_FAILED and result is None):
         err = ctypes.get_errno()
         raise SyscallError(err, os.strerror(err))
     return result
 
 
-def mmap_(length, prot, flags, fd=-1, offset=0):
+def mmap_(length: int, prot: int, flags: int, fd: int = -1, offset: int = 0) -> int:
     ctypes.set_errno(0)
     return check(libc().mmap(None, length, prot, flags, fd, offset), MAP_FAILED)
 
 
-def munmap(addr, length):
+def munmap(addr: int, length: int) -> int:
     return check(libc().munmap(addr, length))
 
 
-def mprotect(addr, length, prot):
+def mprotect(addr: int, length: int, prot: int) -> int:
     ctypes.set_errno(0)
     return check(libc().mprotect(addr, length, prot))
 
 
-def malloc(size):
+def malloc(size: int) -> int:
     addr = libc().malloc(size)
     if not addr:
         raise MemoryError("malloc(%d) failed" % size)
     return addr
 
 
-def write(addr, data):
+def write(addr: int, data: bytes) -> None:
     ctypes.memmove(addr, data, len(data))
 
 
-def read(addr, size):
+def read(addr: int, size: int) -> bytes:
     return ctypes.string_at(addr, size)
 
 
-def page_floor(addr):
+def page_floor(addr: int) -> int:
     return addr & ~(PAGESIZE - 1)
 
 
-def round_pages(size):
+def round_pages(size: int) -> int:
     return (size + PAGESIZE - 1) & ~(PAGESIZE - 1)

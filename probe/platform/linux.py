@@ -16,6 +16,11 @@ from probe.platform.procfs import parse_status  # noqa: F401 - one parser for /p
 
 from probe.platform.constants import PR_GET_MDWE, PR_SET_DUMPABLE, READ_IMPLIES_EXEC
 
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 # The host's own /proc and /etc. Fixture trees are read through probe.policy.Source(root),
 # the one root tests redirect; the report's host facts always describe the live host.
 ROOT = "/"
@@ -26,7 +31,7 @@ def _read(*parts):
         return f.read().decode("utf-8", "replace")
 
 
-def parse_os_release(text):
+def parse_os_release(text: str) -> dict[str, str]:
     out = {}
     for line in text.splitlines():
         key, sep, value = line.partition("=")
@@ -35,7 +40,7 @@ def parse_os_release(text):
     return out
 
 
-def parse_maps_line(line):
+def parse_maps_line(line: str) -> tuple[int, int, str, str]:
     """(start, end, perms, path) of one /proc/<pid>/maps line."""
     fields = line.split(None, 5)
     start, _, end = fields[0].partition("-")
@@ -43,7 +48,7 @@ def parse_maps_line(line):
     return int(start, 16), int(end, 16), fields[1], path
 
 
-def distribution():
+def distribution() -> dict[str, str | None]:
     for name in ("etc/os-release", "usr/lib/os-release"):
         try:
             info = parse_os_release(_read(name))
@@ -55,7 +60,7 @@ def distribution():
     return {"id": None, "name": None, "version": None}
 
 
-def libc_info():
+def libc_info() -> dict[str, str | None]:
     try:
         value = os.confstr("CS_GNU_LIBC_VERSION")   # 'glibc 2.36'; cheap, no file scan
     except (ValueError, OSError):
@@ -66,7 +71,7 @@ def libc_info():
     return _posix.libc_info()
 
 
-def cpu_nx(arch_name):
+def cpu_nx(arch_name: str) -> bool | None:
     """The `nx` CPU flag on x86; None elsewhere (other CPUs have no such flag in cpuinfo,
     and under qemu-user cpuinfo describes the host, not the guest)."""
     if arch_name not in ("x86_64", "i386"):
@@ -81,7 +86,7 @@ def cpu_nx(arch_name):
     return None
 
 
-def maps_snapshot():
+def maps_snapshot() -> list[tuple[int, int, str, str]] | None:
     try:
         with open("/proc/self/maps") as f:
             return [parse_maps_line(line) for line in f if line.strip()]
@@ -130,7 +135,7 @@ def _query_perms(fd, addr):
                          "x" if flags & 4 else "-", "s" if flags & 8 else "p")
 
 
-def mapping_perms(addr):
+def mapping_perms(addr: int) -> str | None:
     """Permissions of the mapping holding addr ('r-xp'), None where no mapping holds it.
 
     Raises OSError where the maps cannot be read (no /proc, no descriptor left): the
@@ -148,7 +153,7 @@ def mapping_perms(addr):
     return None
 
 
-def memfd(size):
+def memfd(size: int) -> int:
     if not hasattr(os, "memfd_create"):
         raise NotImplementedError(SKIP_NO_MEMFD)
     fd = os.memfd_create("memprobe", os.MFD_CLOEXEC)
@@ -164,7 +169,7 @@ def _personality(value):
     return _libc.check(fn(value))
 
 
-def set_read_implies_exec():
+def set_read_implies_exec() -> int:
     current = _personality(0xFFFFFFFF)
     _personality(current | READ_IMPLIES_EXEC)
     return _personality(0xFFFFFFFF)
@@ -180,12 +185,12 @@ def _prctl():
     return _prctl_fn[0]
 
 
-def preload():
+def preload() -> None:
     """Resolve in the parent what forked probe children call."""
     _prctl()
 
 
-def get_mdwe():
+def get_mdwe() -> int | None:
     """PR_GET_MDWE: 0 off, 1 refuse exec gain, 3 + no inherit; None before Linux 6.3."""
     prctl = _prctl()
     if prctl is None:
@@ -215,7 +220,7 @@ def mdwe_call() -> str:
 RECORDED_CALLS = {"prctl PR_GET_MDWE": mdwe_call}
 
 
-def process_info():
+def process_info() -> dict[str, Any]:
     info = _posix.process_info()
     try:
         status = parse_status(_read("proc/self/status"))
@@ -254,7 +259,7 @@ def _int(value):
 
 
 
-def disable_core_dumps():
+def disable_core_dumps() -> None:
     """RLIMIT_CORE 0 is not enough where core_pattern pipes to a helper (systemd-coredump,
     apport): a non-dumpable process never dumps."""
     prctl = _prctl()
@@ -282,7 +287,7 @@ def _proc_argv(path):
     return [a.decode("utf-8", "surrogateescape") for a in raw.split(b"\0")[:-1]]
 
 
-def emulator():
+def emulator() -> tuple[str, list[str] | None, list[str] | None] | None:
     guest = _readlink("/proc/self/exe")
     host = _readlink("/proc/thread-self/exe")
     if not guest or not host or guest == host:
@@ -290,7 +295,7 @@ def emulator():
     return host, _proc_argv("/proc/thread-self/cmdline"), _proc_argv("/proc/self/cmdline")
 
 
-def interpreter_command():
+def interpreter_command() -> list[str]:
     import sys
     emu = emulator()
     if emu:
@@ -316,7 +321,7 @@ def interpreter_command():
     return [sys.executable]
 
 
-def provenance():
+def provenance() -> dict[str, str | None]:
     detected = None
     if not os.environ.get("MEMPROBE_PROVENANCE"):
         emu = emulator()

@@ -4,8 +4,15 @@ Also the platform module for hosts memprobe has no dedicated module for (macOS, 
 probes that need something more say `skipped` with the reason.
 """
 
+from __future__ import annotations
+
 import os
 import sys
+
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 try:  # imported up front: a forked probe child must not need the file system to import
     import _posixshmem
@@ -16,18 +23,18 @@ SKIP_NO_MEMFD = "memfd_create is not available on this OS"
 SKIP_NO_PERSONALITY = "personality(2) is Linux-only"
 
 
-def hostname():
+def hostname() -> str:
     # uname's nodename is what gethostname() returns (C libraries implement one with the
     # other), without importing the socket module into every run.
     return os.uname().nodename.split(".")[0] or "unknown"
 
 
-def uname():
+def uname() -> dict[str, str]:
     u = os.uname()
     return {"kernel_release": u.release, "kernel_version": u.version, "machine": u.machine}
 
 
-def python_info():
+def python_info() -> dict[str, str]:
     if sys.implementation.name == "cpython":
         # What the platform module would parse out of sys.version, without importing it.
         return {"implementation": "CPython", "version": sys.version.split()[0]}
@@ -35,23 +42,23 @@ def python_info():
     return {"implementation": platform.python_implementation(), "version": platform.python_version()}
 
 
-def emulator():
+def emulator() -> tuple[str, list[str] | None, list[str] | None] | None:
     """(emulator binary, its argv, the guest's argv) when a user-mode emulator runs us."""
     return None
 
 
-def interpreter_command():
+def interpreter_command() -> list[str]:
     """The command that starts this interpreter afresh (for --isolation spawn)."""
     return [sys.executable]
 
 
-def provenance():
+def provenance() -> dict[str, str | None]:
     """How this report was produced: detected, or said by a rig in MEMPROBE_PROVENANCE as
     `method:emulator` (e.g. `qemu-user:qemu-aarch64 7.2.0`)."""
     return _provenance(None)
 
 
-def _provenance(detected):
+def _provenance(detected: dict[str, str | None] | None) -> dict[str, str | None]:
     value = os.environ.get("MEMPROBE_PROVENANCE", "")
     out = {"method": "native", "emulator": None}
     if value:
@@ -65,31 +72,31 @@ def _provenance(detected):
     return out
 
 
-def distribution():
+def distribution() -> dict[str, str | None]:
     import platform
     return {"id": None, "name": platform.system() or None, "version": platform.release() or None}
 
 
-def libc_info():
+def libc_info() -> dict[str, str | None]:
     import platform
     name, version = platform.libc_ver()
     return {"name": name or None, "version": version or None}
 
 
-def cpu_nx(arch_name):
+def cpu_nx(arch_name: str) -> bool | None:
     return None
 
 
-def mapping_perms(addr):
+def mapping_perms(addr: int) -> str | None:
     """Permissions of the mapping holding addr as the OS reports them ('r-xp'), or None."""
     return None
 
 
-def memfd(size):
+def memfd(size: int) -> int:
     raise NotImplementedError(SKIP_NO_MEMFD)
 
 
-def shm_fd(size):
+def shm_fd(size: int) -> int:
     """An unlinked POSIX shared-memory object of `size` bytes."""
     if _posixshmem is None:
         raise NotImplementedError("this Python has no POSIX shared memory (_posixshmem)")
@@ -101,7 +108,7 @@ def shm_fd(size):
     return fd
 
 
-def set_read_implies_exec():
+def set_read_implies_exec() -> int:
     raise NotImplementedError(SKIP_NO_PERSONALITY)
 
 
@@ -110,7 +117,7 @@ def seccomp_filtered() -> bool:
     return False
 
 
-def process_info():
+def process_info() -> dict[str, Any]:
     return {
         "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(),
         "interpreter": sys.executable or None,
@@ -119,7 +126,7 @@ def process_info():
     }
 
 
-def maps_snapshot():
+def maps_snapshot() -> list[tuple[int, int, str, str]] | None:
     """All mappings of this process as (start, end, perms, path), or None where the OS has no source."""
     return None
 

@@ -15,11 +15,15 @@ PROC_WXMAP_STATUS, the interpreter's xattr) from <root>/calls.txt.
 
 import os
 import sys
-from typing import Callable
 
 from probe.platform.procfs import parse_status
 from probe.policy import parse as _parse
 from probe.vocab import POLICY_STATES
+
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
 
 # States a detector may report (documented in the schema fragment).
 STATES = POLICY_STATES
@@ -280,9 +284,9 @@ class Detector:
         raise NotImplementedError
 
 
-def unknown(reason: str, **fields) -> dict:
+def unknown(reason: str, **fields: object) -> dict:
     """A detector result that could not decide, with the reason."""
-    out = {"state": "unknown"}
+    out: dict = {"state": "unknown"}
     out.update(fields)
     out["reason"] = reason
     return out
