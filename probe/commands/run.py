@@ -1,5 +1,6 @@
 """`memprobe run`: probe this host, print the report and write it to reports/."""
 
+import argparse
 import os
 import sys
 
@@ -9,7 +10,7 @@ from probe.report.collect import UNMARKED_ENV, collect
 
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_probe_arguments(parser)
     parser.add_argument("--format", choices=("yaml", "json"),
                         help="report format (default: the --output file's extension, else yaml)")
@@ -38,7 +39,7 @@ def _default_path(report, fmt, only):
     return path
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
     from probe.report import output as _output
     from probe.report import build as _report
     fmt = _output.choose_format(args.output, args.format)

@@ -38,7 +38,7 @@ def strategy_names() -> "tuple[str, ...]":
 class Expectation:
     """One line of the expectations file."""
 
-    def __init__(self, key, path, kind=None):
+    def __init__(self, key: str, path: str, kind: "str | None" = None) -> None:
         self.key = key
         self.path = path          # where in the file: 'map_rwx' or 'probes.map_rwx'
         self.kind = kind          # 'probe', 'capability' or None (flat: decided by the value)
@@ -221,7 +221,7 @@ class StrategyExpectation:
 
     kind = "strategy"
 
-    def __init__(self, key, path):
+    def __init__(self, key: str, path: str) -> None:
         self.key = key
         self.path = path
         self.values = None        # accepted verdicts

@@ -16,7 +16,7 @@ from probe.report.load import clean
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-def xml_text(value, limit=2000):
+def xml_text(value: object, limit: int = 2000) -> str:
     text = "" if value is None else str(value)
     text = _INVALID_XML.sub("\ufffd", text)
     if limit and len(text) > limit:
@@ -32,7 +32,7 @@ def _field(value, limit=2000):
     return xml_text(clean("" if value is None else value, limit), 0)
 
 
-def render(suite_name, cases, properties=None):
+def render(suite_name: str, cases: "list[dict]", properties: "dict | None" = None) -> str:
     """XML text for one test suite.
 
     cases: dicts with classname, name, status ('passed', 'failure', 'error' or
@@ -74,7 +74,7 @@ def render(suite_name, cases, properties=None):
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
 
 
-def classname_for(prefix, report):
+def classname_for(prefix: str, report: dict) -> str:
     """prefix.<host slug>: CI tools split class names at dots, so the label loses its own."""
     from probe.render.text import host_label
 
@@ -82,7 +82,7 @@ def classname_for(prefix, report):
     return "%s.%s" % (prefix, slug or "host")
 
 
-def run_cases(report):
+def run_cases(report: dict) -> "list[dict]":
     """One case per probe: error/timeout are errors, skipped is skipped, the rest pass.
 
     A run's JUnit says what happened on the host, not whether it was wanted: a
@@ -104,8 +104,8 @@ def run_cases(report):
     return cases
 
 
-def run_junit(report):
-    """JUnit XML text for a `memprobe run` report (the lead's `run --junit PATH`)."""
+def run_junit(report: dict) -> str:
+    """JUnit XML text for a `memprobe run` report (`run --junit PATH`)."""
     from probe.render.text import host_label
 
     return render("memprobe run " + host_label(report), run_cases(report),

@@ -8,6 +8,7 @@ format's own escaping.
 import csv
 import html
 import io
+from collections.abc import Iterator, Sequence
 
 from probe.render.text import clean, clean_tree, tone
 
@@ -27,7 +28,8 @@ def _md_escape(value):
     return "".join(out)
 
 
-def render_markdown(rows, capabilities, skipped=(), title=None):
+def render_markdown(rows: "list[dict]", capabilities: "list[str]", skipped: Sequence = (),
+                    title: "str | None" = None) -> str:
     lines = []
     if title:
         lines += ["### %s" % _md_escape(title), ""]
@@ -67,7 +69,7 @@ def _csv_cell(value):
     return value
 
 
-def render_csv(rows, capabilities, skipped=()):
+def render_csv(rows: "list[dict]", capabilities: "list[str]", skipped: Sequence = ()) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["host", "os", "arch", "kernel_release", "hostname", "context", "file", "generated_at"]
@@ -80,7 +82,8 @@ def render_csv(rows, capabilities, skipped=()):
     return out.getvalue()
 
 
-def render_json(rows, capabilities, skipped=(), notes=()):
+def render_json(rows: "list[dict]", capabilities: "list[str]", skipped: Sequence = (),
+                notes: Sequence = ()) -> str:
     """JSON text, one host per line: readable, and built without one object for the whole
     table (json's indenting encoder would hold millions of fragments for 10,000 hosts)."""
     return "".join(iter_json(rows, capabilities, skipped, notes))
@@ -94,7 +97,8 @@ def _json_cell(cell):
     return out
 
 
-def iter_json(rows, capabilities, skipped=(), notes=()):
+def iter_json(rows: "list[dict]", capabilities: "list[str]", skipped: Sequence = (),
+              notes: Sequence = ()) -> Iterator[str]:
     import json
 
     def dumps(value):
@@ -133,7 +137,8 @@ ul.skipped{color:#9a6700}
 """ % COLOURS
 
 
-def render_html(rows, capabilities, skipped=(), title="memprobe matrix"):
+def render_html(rows: "list[dict]", capabilities: "list[str]", skipped: Sequence = (),
+                title: str = "memprobe matrix") -> str:
     esc = html.escape
     out = ['<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
