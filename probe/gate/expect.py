@@ -258,14 +258,19 @@ def _when_values(key, wanted, field_path, problems):
     if not values:
         problems.append("%s: empty list" % field_path)
         return None
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
-            problems.append("%s: expected a value such as %s, got %s"
-                            % (field_path, _WHEN_EXAMPLES.get(key, "linux"), _type(value)))
-            return None
+    bad = [value for value in values if not _is_when_value(value)]
+    if bad:
+        problems.append("%s: expected a value such as %s, got %s"
+                        % (field_path, _WHEN_EXAMPLES.get(key, "linux"), _type(bad[0])))
+        return None
     if key == "arch" and not _known_arches(values, field_path, problems):
         return None
     return tuple(str(v) for v in values)
+
+
+def _is_when_value(value):
+    """A host field value: a non-empty string or a number (true/false is neither)."""
+    return not isinstance(value, bool) and isinstance(value, (str, int)) and value != ""
 
 
 def _known_arches(values, field_path, problems):

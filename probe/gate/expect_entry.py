@@ -84,11 +84,8 @@ def parse_entry(key: str, spec: object, path: str, kind: "str | None",
 
 def _parse_fields(exp, spec, path, problems):
     """The mapping form of an entry: a capability's state or a probe's fields. False: unusable."""
-    allowed = PROBE_KEYS + CAPABILITY_KEYS
-    for field in spec:
-        if field not in allowed:
-            problems.append("%s.%s: unknown field; use %s" % (path, text(field, 40), ", ".join(allowed)))
-            return False
+    if not _known_fields(spec, PROBE_KEYS + CAPABILITY_KEYS, path, problems):
+        return False
     if "state" in spec and any(f in spec for f in PROBE_KEYS):
         problems.append("%s: 'state' is for capabilities, %s for probes; not both"
                         % (path, ", ".join(f for f in PROBE_KEYS if f in spec)))
@@ -101,6 +98,14 @@ def _parse_fields(exp, spec, path, problems):
         if not _parse_probe_fields(exp, spec, path, problems):
             return False
     return exp.kind is not None
+
+
+def _known_fields(spec, allowed, path, problems):
+    for field in spec:
+        if field not in allowed:
+            problems.append("%s.%s: unknown field; use %s" % (path, text(field, 40), ", ".join(allowed)))
+            return False
+    return True
 
 
 def _parse_probe_fields(exp, spec, path, problems):
@@ -262,10 +267,8 @@ def parse_strategy(key: str, spec: object, path: str,
 
 def _parse_strategy_fields(exp, spec, path, problems):
     """The mapping form {verdict, blocked_by}. False: unusable."""
-    for field in spec:
-        if field not in STRATEGY_KEYS:
-            problems.append("%s.%s: unknown field; use %s" % (path, text(field, 40), ", ".join(STRATEGY_KEYS)))
-            return False
+    if not _known_fields(spec, STRATEGY_KEYS, path, problems):
+        return False
     if "verdict" in spec:
         exp.values = _words(spec["verdict"], path + ".verdict", problems)
         if exp.values is None:

@@ -46,30 +46,16 @@ def render(suite_name: str, cases: "list[dict]", properties: "dict | None" = Non
         if case["status"] in counts:
             counts[case["status"]] += 1
     total_time = sum(float(c.get("time") or 0) for c in cases)
-    root = ET.Element("testsuites", {
-        "name": _field(suite_name), "tests": str(len(cases)), "failures": str(counts["failure"]),
-        "errors": str(counts["error"]), "skipped": str(counts["skipped"]), "time": "%.3f" % total_time})
-    suite = ET.SubElement(root, "testsuite", {
-        "name": _field(suite_name), "tests": str(len(cases)), "failures": str(counts["failure"]),
-        "errors": str(counts["error"]), "skipped": str(counts["skipped"]), "time": "%.3f" % total_time})
+    totals = {"name": _field(suite_name), "tests": str(len(cases)), "failures": str(counts["failure"]),
+              "errors": str(counts["error"]), "skipped": str(counts["skipped"]), "time": "%.3f" % total_time}
+    root = ET.Element("testsuites", dict(totals))
+    suite = ET.SubElement(root, "testsuite", dict(totals))
     if properties:
         props = ET.SubElement(suite, "properties")
         for key, value in properties.items():
             ET.SubElement(props, "property", {"name": _field(key, 200), "value": _field(value, 500)})
     for case in cases:
-        element = ET.SubElement(suite, "testcase", {
-            "classname": _field(case["classname"], 300), "name": _field(case["name"], 300),
-            "time": "%.3f" % float(case.get("time") or 0)})
-        status = case["status"]
-        message = _field(case.get("message"), 500)
-        if status in ("failure", "error"):
-            child = ET.SubElement(element, status, {"message": message, "type": _field(case.get("type") or status)})
-            child.text = _field(case.get("output")) if case.get("output") else message
-        elif status == "skipped":
-            ET.SubElement(element, "skipped", {"message": message})
-        if case.get("output") and status == "passed":
-            out = ET.SubElement(element, "system-out")
-            out.text = _field(case["output"])
+        _add_case(suite, case)
     body = ET.tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
 
@@ -119,3 +105,22 @@ def _properties(report):
     for key in ("os", "hostname", "kernel_release", "arch", "machine"):
         props["host." + key] = host.get(key)
     return {k: v for k, v in props.items() if v is not None}
+
+
+def _add_case(suite, case):
+    """One <testcase>: a failure or error carries the output as its text, a pass as system-out."""
+    import xml.etree.ElementTree as ET
+
+    element = ET.SubElement(suite, "testcase", {
+        "classname": _field(case["classname"], 300), "name": _field(case["name"], 300),
+        "time": "%.3f" % float(case.get("time") or 0)})
+    status = case["status"]
+    message = _field(case.get("message"), 500)
+    if status in ("failure", "error"):
+        child = ET.SubElement(element, status, {"message": message, "type": _field(case.get("type") or status)})
+        child.text = _field(case.get("output")) if case.get("output") else message
+    elif status == "skipped":
+        ET.SubElement(element, "skipped", {"message": message})
+    if case.get("output") and status == "passed":
+        out = ET.SubElement(element, "system-out")
+        out.text = _field(case["output"])

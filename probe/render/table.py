@@ -144,37 +144,53 @@ def render_html(rows: "list[dict]", capabilities: "list[str]", skipped: Sequence
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            "<title>%s</title>" % esc(clean(title, 200)), "<style>%s</style></head><body>" % _CSS,
            "<h1>%s</h1>" % esc(clean(title, 200)),
-           '<p class="meta">%d host%s, %d capabilit%s%s. Hover a cell for the report\'s own words.</p>'
-           % (len(rows), "" if len(rows) == 1 else "s", len(capabilities), "y" if len(capabilities) == 1 else "ies",
-              "; %d bad file%s skipped" % (len(skipped), "" if len(skipped) == 1 else "s") if skipped else ""),
+           '<p class="meta">%s. Hover a cell for the report\'s own words.</p>' % _html_counts(rows, capabilities, skipped),
            '<table id="matrix"><thead><tr><th scope="col">host</th>']
     for cap in capabilities:
         out.append('<th scope="col" data-capability="%s">%s</th>'
                    % (esc(clean(cap, 0)), "_<wbr>".join(esc(clean(part, 0)) for part in cap.split("_"))))
     out.append("</tr></thead><tbody>")
     for row in rows:
-        out.append('<tr><th scope="row" title="%s">%s</th>'
-                   % (esc(clean("%s, generated %s" % (row["file"], row["generated_at"]), 0)),
-                      esc(clean(row["label"], 0))))
-        for cap in capabilities:
-            state, words, by = row["cells"].get(cap, _NO_CELL)
-            if state is None:
-                out.append('<td class="missing">\u2013</td>')
-            else:
-                out.append('<td class="%s" title="%s">%s%s</td>'
-                           % (tone(state), esc(clean(words or state, 0)), esc(clean(state, 40)),
-                              '<br><small>%s</small>' % esc(clean(", ".join(by), 120)) if by else ""))
-        out.append("</tr>")
+        out.append(_html_row(row, capabilities))
     out.append("</tbody></table>")
     out.append('<p class="legend"><span class="good">works / enforced</span><span class="bad">blocked / '
                'not enforced</span><span class="odd">broken</span><span class="none">unknown</span></p>')
-    if skipped:
-        out.append('<ul class="skipped">')
-        out.extend("<li>%s</li>" % esc(clean(reason, 300)) for _, reason in skipped[:100])
-        if len(skipped) > 100:
-            out.append("<li>... and %d more</li>" % (len(skipped) - 100))
-        out.append("</ul>")
+    out.extend(_html_skipped(skipped))
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def _html_counts(rows, capabilities, skipped):
+    return "%d host%s, %d capabilit%s%s" % (
+        len(rows), "" if len(rows) == 1 else "s", len(capabilities), "y" if len(capabilities) == 1 else "ies",
+        "; %d bad file%s skipped" % (len(skipped), "" if len(skipped) == 1 else "s") if skipped else "")
+
+
+def _html_row(row, capabilities):
+    """One host: its label (the file and date on hover), then a cell per capability."""
+    esc = html.escape
+    out = ['<tr><th scope="row" title="%s">%s</th>'
+           % (esc(clean("%s, generated %s" % (row["file"], row["generated_at"]), 0)), esc(clean(row["label"], 0)))]
+    for cap in capabilities:
+        state, words, by = row["cells"].get(cap, _NO_CELL)
+        if state is None:
+            out.append('<td class="missing">\u2013</td>')
+        else:
+            out.append('<td class="%s" title="%s">%s%s</td>'
+                       % (tone(state), esc(clean(words or state, 0)), esc(clean(state, 40)),
+                          '<br><small>%s</small>' % esc(clean(", ".join(by), 120)) if by else ""))
+    out.append("</tr>")
+    return "\n".join(out)
+
+
+def _html_skipped(skipped):
+    if not skipped:
+        return []
+    out = ['<ul class="skipped">']
+    out.extend("<li>%s</li>" % html.escape(clean(reason, 300)) for _, reason in skipped[:100])
+    if len(skipped) > 100:
+        out.append("<li>... and %d more</li>" % (len(skipped) - 100))
+    out.append("</ul>")
+    return out
 
 

@@ -78,10 +78,9 @@ def blocked_by(doc: dict, cap: str) -> "list[str]":
         if not isinstance(result, dict) or result.get("outcome") not in ("denied", "crashed", "killed"):
             continue
         for item in result.get("attribution") or ():
-            if (isinstance(item, dict) and item.get("confidence") in ("confirmed", "likely")
-                    and isinstance(item.get("mechanism"), str) and item["mechanism"] != "unknown"
-                    and item["mechanism"] not in names):
-                names.append(item["mechanism"])
+            name = _named_mechanism(item)
+            if name is not None and name not in names:
+                names.append(name)
     return names
 
 
@@ -132,10 +131,9 @@ def context_tags(doc: dict) -> "list[str]":
         tags.append("seccomp-strict")
     if process.get("read_implies_exec") is True:
         tags.append("read-implies-exec")
-    method = _get(doc, "host", "provenance", "method")
-    if isinstance(method, str) and method != "native":
-        emulator = _get(doc, "host", "provenance", "emulator")
-        tags.append(clean(emulator if isinstance(emulator, str) and emulator else method, 40))
+    emulation = _emulation_tag(doc)
+    if emulation is not None:
+        tags.append(emulation)
     return tags
 
 
@@ -284,3 +282,20 @@ _DETAIL_BY_OUTCOME = {
     "allowed": _allowed_detail, "denied": _denied_detail, "crashed": _signal_detail, "killed": _signal_detail,
     "wrong_result": _wrong_result_detail, "timeout": _timeout_detail,
 }
+
+
+def _named_mechanism(item):
+    """The mechanism an attribution item names with some certainty, else None."""
+    if not isinstance(item, dict) or item.get("confidence") not in ("confirmed", "likely"):
+        return None
+    name = item.get("mechanism")
+    return name if isinstance(name, str) and name != "unknown" else None
+
+
+def _emulation_tag(doc):
+    """The emulator (or the method) for a report not made natively, else None."""
+    method = _get(doc, "host", "provenance", "method")
+    if not isinstance(method, str) or method == "native":
+        return None
+    emulator = _get(doc, "host", "provenance", "emulator")
+    return clean(emulator if isinstance(emulator, str) and emulator else method, 40)
