@@ -55,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
                         help="worker processes (default: one per CPU; 1: read in this process)")
     parser.add_argument("--title", default="memprobe matrix", help="heading of the HTML page and step summary")
+    from probe.render.text import add_perspective_argument
+    add_perspective_argument(parser)
 
 
 # --------------------------------------------------------------------------- reading
@@ -293,19 +295,21 @@ def main(args: argparse.Namespace) -> int:
     _warn(["note: %s" % note for note in notes], "note: ... and %d more hosts with several reports")
     if not rows:
         raise InputError("no usable report among %d file%s" % (len(skipped), "" if len(skipped) == 1 else "s"))
-    _render.write_text(args.output, _table(args.format, rows, capabilities, skipped, notes, args.title))
+    _render.write_text(args.output, _table(args.format, rows, capabilities, skipped, notes, args.title,
+                                           args.perspective))
     if args.github_summary:
         _render.append_text(os.environ["GITHUB_STEP_SUMMARY"],
-                            render_markdown(rows, capabilities, skipped, title=args.title) + "\n")
+                            render_markdown(rows, capabilities, skipped, title=args.title,
+                                            perspective=args.perspective) + "\n")
     return EXIT_OK
 
 
-def _table(fmt, rows, capabilities, skipped, notes, title):
+def _table(fmt, rows, capabilities, skipped, notes, title, perspective):
     """The table in one format: a str, or an iterable of str for JSON (written as it is made)."""
     if fmt == "markdown":
-        return render_markdown(rows, capabilities, skipped)
+        return render_markdown(rows, capabilities, skipped, perspective=perspective)
     if fmt == "csv":
         return render_csv(rows, capabilities, skipped)
     if fmt == "json":
         return iter_json(rows, capabilities, skipped, notes)
-    return render_html(rows, capabilities, skipped, title)
+    return render_html(rows, capabilities, skipped, title, perspective)

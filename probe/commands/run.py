@@ -4,9 +4,10 @@ import argparse
 import os
 import sys
 
+from probe.commands import _terminal
 from probe.commands._options import add_probe_arguments, via_unmarked_copy
 from probe.errors import OutputError
-from probe.report.collect import UNMARKED_ENV, collect
+from probe.report.collect import UNMARKED_ENV
 
 
 
@@ -26,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "private mount points and non-root uids from the report (see `memprobe redact`)")
     parser.add_argument("--like-unit", metavar="UNIT",
                         help="run the probes in a transient systemd unit with UNIT's sandbox properties")
+    from probe.render.text import add_perspective_argument
+    add_perspective_argument(parser)
 
 
 def _default_path(report, fmt, only):
@@ -49,6 +52,17 @@ def main(args: argparse.Namespace) -> int:
         code = via_unmarked_copy(args)
         if code is not None:
             return code
+    report = _probe_report(args)
+    text = _report.dumps(report, fmt)
+    failures, written = _write_files(args, report, text, fmt)
+    if not args.quiet:   # even when a file failed: the probing work must not be lost
+        _print(args, report, text, fmt, written)
+    _output.raise_first(failures)
+    return 0
+
+
+def _probe_report(args):
+    """The report of this run, redacted when asked."""
     if args.redact:   # the key first: a missing key file must not cost a whole run
         from probe.report import redact as _redact
         redaction_key = _redact.host_key()
@@ -56,27 +70,34 @@ def main(args: argparse.Namespace) -> int:
         from probe.engine import like_unit as _like_unit
         report = _like_unit.collect(args)
     else:
-        report = collect(args.only, args.isolation, args.timeout, args.arm_mode, jobs=args.jobs)
+        report = _terminal.collect(args)
     if args.redact:
         report = _redact.redact_report(report, key=redaction_key)
-    text = _report.dumps(report, fmt)
-    failures = _write_files(args, report, text, fmt)
-    if not args.quiet:   # even when a file failed: the probing work must not be lost
-        if not _output.stdout_takes_utf8():
-            text = _report.dumps(report, fmt, ascii_only=True)
-        _output.write_stdout(text)
-    _output.raise_first(failures)
-    return 0
+    return report
+
+
+def _print(args, report, text, fmt, written):
+    """The summary on a terminal when the report went to a file, else the report itself."""
+    from probe.report import output as _output
+    from probe.report import build as _report
+    if _terminal.wants_summary(args.output, written):
+        _output.write_stdout(_terminal.summary(report, written, args.perspective))
+        return
+    if not _output.stdout_takes_utf8():
+        text = _report.dumps(report, fmt, ascii_only=True)
+    _output.write_stdout(text)
 
 
 def _write_files(args, report, text, fmt):
-    """Write the report file and the JUnit file; the OutputErrors of those that failed."""
+    """Write the report file and the JUnit file: (the OutputErrors of those that failed,
+    the report file's path or None when none was written)."""
     from probe.report import output as _output
-    failures = []
+    failures, written = [], None
     if args.output != "-":
         path = args.output or _default_path(report, fmt, args.only)
         try:
             _output.write_file(path, text)
+            written = path
             sys.stderr.write("memprobe: report written to %s\n" % _output.display(path))
         except OutputError as exc:
             failures.append(exc)
@@ -86,4 +107,4 @@ def _write_files(args, report, text, fmt):
             _output.write_file(args.junit, _junit.run_junit(report))
         except OutputError as exc:
             failures.append(exc)
-    return failures
+    return failures, written

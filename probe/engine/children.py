@@ -307,8 +307,9 @@ class Clock:
                 w.deadline += late
 
 
-def wait_any(watches, clock=None):
-    """Drive the watches until at least one has an exit status."""
+def wait_any(watches, clock=None, tick=None, tick_every=1.0):
+    """Drive the watches until at least one has an exit status; tick(), if given, is
+    called at least every tick_every seconds meanwhile (a progress display's refresh)."""
     clock = clock or Clock()
     while True:
         now = time.monotonic()
@@ -320,9 +321,11 @@ def wait_any(watches, clock=None):
         wait = min(w.deadline for w in watches) - now
         if any(not w.open and w.pidfd is None for w in watches):
             wait = min(wait, 0.001)       # polling waitpid: no handle to sleep on
-        wait = max(wait, 0)
+        wait = max(wait, 0) if tick is None else min(max(wait, 0), tick_every)
         clock.waiting(wait)
         ready, _, _ = select.select(list(owner), [], [], wait)
         clock.woke(watches)
+        if tick is not None:
+            tick()
         for fd in ready:
             owner[fd].on_ready(fd)

@@ -10,7 +10,7 @@ import html
 import io
 from collections.abc import Iterator, Sequence
 
-from probe.render.text import clean, clean_tree, tone
+from probe.render.text import clean, clean_tree, legend, tone
 
 ICONS = {"good": "\u2705", "bad": "\u274c", "odd": "\u26a0\ufe0f", "none": "\u2754"}
 COLOURS = {"good": "#9be9a8", "bad": "#ff9492", "odd": "#ffd33d", "none": "#d0d7de", "missing": "#ffffff"}
@@ -29,7 +29,7 @@ def _md_escape(value):
 
 
 def render_markdown(rows: "list[dict]", capabilities: "list[str]", skipped: Sequence = (),
-                    title: "str | None" = None) -> str:
+                    title: "str | None" = None, perspective: str = "jit") -> str:
     lines = []
     if title:
         lines += ["### %s" % _md_escape(title), ""]
@@ -39,19 +39,20 @@ def render_markdown(rows: "list[dict]", capabilities: "list[str]", skipped: Sequ
         cells = []
         for cap in capabilities:
             state, _, by = row["cells"].get(cap, _NO_CELL)
-            cells.append(("%s %s%s" % (ICONS[tone(state)], _md_escape(state),
+            cells.append(("%s %s%s" % (ICONS[tone(state, perspective)], _md_escape(state),
                                        " (%s)" % _md_escape(", ".join(by)) if by else "")) if state else "\u2013")
         lines.append("| %s | %s |" % (_md_escape(row["label"]), " | ".join(cells)))
     lines.append("")
-    lines.append(_footer(rows, skipped))
+    lines.append(_footer(rows, skipped, perspective))
     return "\n".join(lines) + "\n"
 
 
-def _footer(rows, skipped):
+def _footer(rows, skipped, perspective="jit"):
     text = "%d host%s" % (len(rows), "" if len(rows) == 1 else "s")
     if skipped:
         text += "; %d bad file%s skipped" % (len(skipped), "" if len(skipped) == 1 else "s")
-    return text + ". " + "\u2705 works / enforced, \u274c blocked / not enforced, \u26a0\ufe0f broken, \u2754 unknown."
+    good, bad = legend(perspective)
+    return text + ". " + "\u2705 %s, \u274c %s, \u26a0\ufe0f broken, \u2754 unknown." % (good, bad)
 
 
 _NO_CELL = (None, None, ())
@@ -138,7 +139,7 @@ ul.skipped{color:#9a6700}
 
 
 def render_html(rows: "list[dict]", capabilities: "list[str]", skipped: Sequence = (),
-                title: str = "memprobe matrix") -> str:
+                title: str = "memprobe matrix", perspective: str = "jit") -> str:
     esc = html.escape
     out = ['<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -151,10 +152,10 @@ def render_html(rows: "list[dict]", capabilities: "list[str]", skipped: Sequence
                    % (esc(clean(cap, 0)), "_<wbr>".join(esc(clean(part, 0)) for part in cap.split("_"))))
     out.append("</tr></thead><tbody>")
     for row in rows:
-        out.append(_html_row(row, capabilities))
+        out.append(_html_row(row, capabilities, perspective))
     out.append("</tbody></table>")
-    out.append('<p class="legend"><span class="good">works / enforced</span><span class="bad">blocked / '
-               'not enforced</span><span class="odd">broken</span><span class="none">unknown</span></p>')
+    out.append('<p class="legend"><span class="good">%s</span><span class="bad">%s</span>'
+               '<span class="odd">broken</span><span class="none">unknown</span></p>' % legend(perspective))
     out.extend(_html_skipped(skipped))
     out.append("</body></html>")
     return "\n".join(out) + "\n"
@@ -166,7 +167,7 @@ def _html_counts(rows, capabilities, skipped):
         "; %d bad file%s skipped" % (len(skipped), "" if len(skipped) == 1 else "s") if skipped else "")
 
 
-def _html_row(row, capabilities):
+def _html_row(row, capabilities, perspective):
     """One host: its label (the file and date on hover), then a cell per capability."""
     esc = html.escape
     out = ['<tr><th scope="row" title="%s">%s</th>'
@@ -177,7 +178,7 @@ def _html_row(row, capabilities):
             out.append('<td class="missing">\u2013</td>')
         else:
             out.append('<td class="%s" title="%s">%s%s</td>'
-                       % (tone(state), esc(clean(words or state, 0)), esc(clean(state, 40)),
+                       % (tone(state, perspective), esc(clean(words or state, 0)), esc(clean(state, 40)),
                           '<br><small>%s</small>' % esc(clean(", ".join(by), 120)) if by else ""))
     out.append("</tr>")
     return "\n".join(out)
