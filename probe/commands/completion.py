@@ -11,5 +11,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    _output.write_stdout(script(args.shell))
+    # The whole parser, every command's options included, as the command line builds it.
+    _output.write_stdout(script(args.shell, args.full_parser()))
     return 0

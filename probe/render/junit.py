@@ -91,7 +91,7 @@ def run_cases(report: dict) -> "list[dict]":
 
 
 def run_junit(report: dict) -> str:
-    """JUnit XML text for a `memprobe run` report (`run --junit PATH`)."""
+    """JUnit XML text for a `memprobe run` report (what `run --junit PATH` writes)."""
     from probe.render.text import host_label
 
     return render("memprobe run " + host_label(report), run_cases(report),
