@@ -1,6 +1,7 @@
 """What `run` and `check --run` share: the options that say how the probes run, and
 --pax-defaults (the same run again from an unmarked interpreter copy)."""
 
+import argparse
 import os
 import sys
 
@@ -14,7 +15,7 @@ FORCE_COPY_ENV = "MEMPROBE_TEST_FORCE_UNMARKED_COPY"
 _FORWARD_GRACE = 30
 
 
-def add_probe_arguments(parser):
+def add_probe_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that say how the probes run; `check --run` takes them too."""
     # extend: `--only a --only b` runs both (a plain nargs="+" keeps only the last).
     parser.add_argument("--only", nargs="+", action="extend", metavar="ID",
@@ -41,7 +42,7 @@ def _positive(text):
     return value
 
 
-def via_unmarked_copy(args):
+def via_unmarked_copy(args: argparse.Namespace) -> "int | None":
     """Re-run this command from an unmarked interpreter copy; None when the interpreter
     has no markings (it already runs with the kernel's defaults). A signal that ends this
     process is passed on to the run inside the copy, and the copy is removed."""

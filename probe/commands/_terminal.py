@@ -2,18 +2,19 @@
 readable summary (as `memprobe show` prints it) and where the full report is. Piped or
 with `--output -`, run prints the report itself, as programs expect."""
 
+import argparse
 import sys
 
 from probe.render.progress import RunProgress
 
 
-def progress(only) -> RunProgress:
+def progress(only: "list[str] | None") -> RunProgress:
     """The progress callback for this run (silent unless stderr is a terminal)."""
     from probe.engine import runner as _runner
     return RunProgress(len(_runner.select_probes(only)), sys.stderr)
 
 
-def collect(args) -> dict:
+def collect(args: argparse.Namespace) -> dict:
     """Run the probes as args say (run's probe options), with progress on a terminal's stderr."""
     from probe.report.collect import collect as collect_report
     progress_line = progress(args.only)
@@ -24,7 +25,7 @@ def collect(args) -> dict:
         progress_line.finish()
 
 
-def wants_summary(output, written) -> bool:
+def wants_summary(output: "str | None", written: bool) -> bool:
     """The summary instead of the report: stdout is a terminal and the report went to a file."""
     if output == "-" or not written:
         return False
@@ -35,9 +36,9 @@ def wants_summary(output, written) -> bool:
 
 
 def summary(report: dict, path: str, perspective: str = "jit") -> str:
-    from probe.commands import show
+    from probe.render.summary import render
     from probe.render import text as _render
     from probe.report import output as _output
     palette = _render.Palette.for_stream(sys.stdout, "auto", perspective)
-    return "%s\n%s %s\n" % (show.render(report, palette).rstrip("\n"), palette.paint("bold", "Full report:"),
+    return "%s\n%s %s\n" % (render(report, palette).rstrip("\n"), palette.paint("bold", "Full report:"),
                              _output.display(path))

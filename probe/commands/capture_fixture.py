@@ -8,6 +8,7 @@ mount points and the interpreter's path, never the hostname or environment beyon
 temporary-directory variables.
 """
 
+import argparse
 import os
 import sys
 
@@ -15,13 +16,13 @@ from probe.errors import InputError
 from probe.mechanisms._capture import capture
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", help="fixture directory to create, e.g. tests/fixtures/linux-myhost")
     parser.add_argument("--description", default="", help="one line saying what this host is")
     parser.add_argument("--force", action="store_true", help="write into an existing directory")
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
     target = args.directory
     if os.path.exists(target) and os.listdir(target) and not args.force:
         raise InputError("%s exists and is not empty (use --force to write into it)" % target)

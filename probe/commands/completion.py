@@ -1,14 +1,16 @@
 """`memprobe completion SHELL`: print a completion script for bash, zsh or fish."""
 
+import argparse
+
 from probe.render.completion import SHELLS, script
 from probe.report import output as _output
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("shell", choices=sorted(SHELLS), help="the shell to complete for")
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
     # The whole parser, every command's options included, as the command line builds it.
     _output.write_stdout(script(args.shell, args.full_parser()))
     return 0

@@ -1,11 +1,13 @@
 """`memprobe list`: the probe ids with one-line descriptions."""
 
+import argparse
 
-def add_arguments(parser):
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     pass
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
     from probe.report import output as _output
     from probe.engine import probes as _probes
     width = max(len(p.id) for p in _probes.REGISTRY)

@@ -20,16 +20,17 @@ summary entries are dropped with a warning. The table is therefore at most
 that wide, and its size grows with the reports read, not with their square.
 """
 
+import argparse
 import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 
 from probe.report import output as _output
 from probe.render import text as _render
-from probe.render import rows as _rows
 from probe.render.text import clean
-from probe.render.rows import _compact, read_row  # noqa: F401 - read_row: also the API
+from probe.render.rows import _compact, build_matrix, read_row  # noqa: F401 - read_row: also the API
 from probe.render.table import (COLOURS, ICONS, iter_json, render_csv, render_html,  # noqa: F401
                                 render_json, render_markdown)
 from probe.errors import EXIT_OK, HostError, InputError, UsageError
@@ -40,7 +41,7 @@ _CHUNK = 32              # files per task sent to a worker
 _MAX_WARNINGS = 20
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="REPORT|DIR",
                         help="report files, or directories searched recursively for *.yaml, *.yml, *.json")
     parser.add_argument("--format", "-f", choices=("markdown", "csv", "json", "html"),
@@ -60,7 +61,7 @@ def add_arguments(parser):
 
 # --------------------------------------------------------------------------- reading
 
-def find_reports(paths):
+def find_reports(paths: "list[str]") -> "tuple[list[tuple[str, bool]], list[tuple[str, str]]]":
     """(files to read, [(path, reason)] skipped unopened).
 
     Each file given is read as it is (a FIFO named on the command line is meant).
@@ -122,7 +123,8 @@ def _read_chunk(files):
     return [read_row(path, regular_only) for path, regular_only in files]
 
 
-def read_rows(files, jobs, progress=None):
+def read_rows(files: "list[tuple[str, bool]]", jobs: int,
+              progress: "_Progress | None" = None) -> Iterator[tuple]:
     """Yield read_row() results for (path, regular_only) pairs, in parallel when it pays off."""
     if jobs > 1 and len(files) >= _POOL_MIN_FILES:
         yield from _read_in_workers(files, jobs, progress)
@@ -224,55 +226,6 @@ class _Progress:
             self.stream.flush()
 
 
-# --------------------------------------------------------------------------- the table
-
-def build_matrix(rows, duplicates="newest"):
-    """(rows with final labels, sorted; capabilities; notes about duplicates)."""
-    notes = []
-    groups = {}
-    for row in rows:
-        groups.setdefault(_label(row), []).append(row)
-    # Same label, different users: the uid tells them apart.
-    for label, members in list(groups.items()):
-        if len(members) > 1 and len({str(m["euid"]) for m in members}) > 1:
-            del groups[label]
-            for member in members:
-                member["tags"] = member["tags"] + [_rows.user_tag(member["euid"])]
-                groups.setdefault(_label(member), []).append(member)
-    final = []
-    for label, members in groups.items():
-        members.sort(key=lambda r: (r["generated_at"], r["file"]))
-        if len(members) == 1:
-            members[0]["label"] = label
-            final.append(members[0])
-        elif duplicates == "newest":
-            kept = members[-1]
-            kept["label"] = label
-            final.append(kept)
-            notes.append("%d reports for %s; kept the newest, %s (--duplicates all keeps every one)"
-                         % (len(members), label, clean(kept["file"], 0)))
-        else:
-            for i, member in enumerate(members, 1):
-                member["label"] = label if i == 1 else "%s #%d" % (label, i)
-                final.append(member)
-    final.sort(key=lambda r: (str(r["os"]), str(r["arch"]), str(r["kernel_release"]), str(r["hostname"]),
-                              r["label"]))
-    seen = []
-    seen_set = set()
-    for row in final:
-        for cap in row["cells"]:
-            if cap not in seen_set:
-                seen_set.add(cap)
-                seen.append(cap)
-    known = [c for c in _render.CAPABILITY_ORDER if c in seen_set]
-    capabilities = known + sorted(c for c in seen if c not in _render.CAPABILITY_ORDER)
-    return final, capabilities, notes
-
-
-def _label(row):
-    return row["base"] + (" [%s]" % ", ".join(row["tags"]) if row["tags"] else "")
-
-
 # --------------------------------------------------------------------------- command
 
 def _jobs(requested):
@@ -284,7 +237,8 @@ def _jobs(requested):
         return max(1, os.cpu_count() or 1)
 
 
-def collect(paths, jobs=1, strict=False, duplicates="newest"):
+def collect(paths: "list[str]", jobs: int = 1, strict: bool = False,
+            duplicates: str = "newest") -> "tuple[list[dict], list[str], list[tuple[str, str]], list[str]]":
     """(rows, capabilities, skipped, notes) for report paths and directories."""
     files, skipped = find_reports(paths)
     if not files and not skipped:
@@ -326,7 +280,7 @@ def _dropped_lines(rows):
     return lines
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
     _render.tolerant_stdout()
     args.format = _output.choose_format(args.output, args.format, _output.MATRIX_FORMATS, "markdown")
     from probe.report import load as _load
@@ -341,17 +295,21 @@ def main(args):
     _warn(["note: %s" % note for note in notes], "note: ... and %d more hosts with several reports")
     if not rows:
         raise InputError("no usable report among %d file%s" % (len(skipped), "" if len(skipped) == 1 else "s"))
-    if args.format == "markdown":
-        text = render_markdown(rows, capabilities, skipped, perspective=args.perspective)
-    elif args.format == "csv":
-        text = render_csv(rows, capabilities, skipped)
-    elif args.format == "json":
-        text = iter_json(rows, capabilities, skipped, notes)
-    else:
-        text = render_html(rows, capabilities, skipped, args.title, args.perspective)
-    _render.write_text(args.output, text)
+    _render.write_text(args.output, _table(args.format, rows, capabilities, skipped, notes, args.title,
+                                           args.perspective))
     if args.github_summary:
         _render.append_text(os.environ["GITHUB_STEP_SUMMARY"],
                             render_markdown(rows, capabilities, skipped, title=args.title,
                                             perspective=args.perspective) + "\n")
     return EXIT_OK
+
+
+def _table(fmt, rows, capabilities, skipped, notes, title, perspective):
+    """The table in one format: a str, or an iterable of str for JSON (written as it is made)."""
+    if fmt == "markdown":
+        return render_markdown(rows, capabilities, skipped, perspective=perspective)
+    if fmt == "csv":
+        return render_csv(rows, capabilities, skipped)
+    if fmt == "json":
+        return iter_json(rows, capabilities, skipped, notes)
+    return render_html(rows, capabilities, skipped, title, perspective)

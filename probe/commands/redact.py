@@ -6,10 +6,11 @@ Run it on the host that wrote the report: the pseudonym is keyed with this machi
 secret, so it matches what `memprobe run --redact` writes here.
 """
 
+import argparse
 import sys
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("report", metavar="REPORT", help="report file (YAML or JSON; '-' for stdin)")
     parser.add_argument("--output", "-o", metavar="PATH", default="-",
                         help="write the redacted report here (default '-': stdout)")
@@ -17,12 +18,12 @@ def add_arguments(parser) -> None:
                         help="output format (default: json for a .json --output, else yaml)")
 
 
-def output_format(args) -> str:
+def output_format(args: argparse.Namespace) -> str:
     from probe.report import output as _output
     return _output.choose_format(args.output, args.format)
 
 
-def main(args) -> int:
+def main(args: argparse.Namespace) -> int:
     from probe.report import output as _output
     from probe.report import redact as _redact
     from probe.report import build as _report

@@ -4,10 +4,12 @@ With REPORT, that report; without, the probes run on this host first (as `run --
 would: no file is written). Either way the report is redacted before anything is printed.
 """
 
+import argparse
+
 from probe.errors import UsageError
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from probe.commands._options import add_probe_arguments
     from probe.render.text import add_perspective_argument
 
@@ -20,7 +22,7 @@ def add_arguments(parser) -> None:
     add_perspective_argument(parser)
 
 
-def main(args) -> int:
+def main(args: argparse.Namespace) -> int:
     from probe.render import issue_markdown as _issue_markdown
     from probe.report import build as _report
     from probe.report import output as _output

@@ -1,5 +1,6 @@
 """`memprobe run`: probe this host, print the report and write it to reports/."""
 
+import argparse
 import os
 import sys
 
@@ -10,7 +11,7 @@ from probe.report.collect import UNMARKED_ENV
 
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_probe_arguments(parser)
     parser.add_argument("--format", choices=("yaml", "json"),
                         help="report format (default: the --output file's extension, else yaml)")
@@ -41,7 +42,7 @@ def _default_path(report, fmt, only):
     return path
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
     from probe.report import output as _output
     from probe.report import build as _report
     fmt = _output.choose_format(args.output, args.format)
@@ -51,6 +52,17 @@ def main(args):
         code = via_unmarked_copy(args)
         if code is not None:
             return code
+    report = _probe_report(args)
+    text = _report.dumps(report, fmt)
+    failures, written = _write_files(args, report, text, fmt)
+    if not args.quiet:   # even when a file failed: the probing work must not be lost
+        _print(args, report, text, fmt, written)
+    _output.raise_first(failures)
+    return 0
+
+
+def _probe_report(args):
+    """The report of this run, redacted when asked."""
     if args.redact:   # the key first: a missing key file must not cost a whole run
         from probe.report import redact as _redact
         redaction_key = _redact.host_key()
@@ -61,16 +73,19 @@ def main(args):
         report = _terminal.collect(args)
     if args.redact:
         report = _redact.redact_report(report, key=redaction_key)
-    text = _report.dumps(report, fmt)
-    failures, written = _write_files(args, report, text, fmt)
-    if not args.quiet and _terminal.wants_summary(args.output, written):
+    return report
+
+
+def _print(args, report, text, fmt, written):
+    """The summary on a terminal when the report went to a file, else the report itself."""
+    from probe.report import output as _output
+    from probe.report import build as _report
+    if _terminal.wants_summary(args.output, written):
         _output.write_stdout(_terminal.summary(report, written, args.perspective))
-    elif not args.quiet:   # even when a file failed: the probing work must not be lost
-        if not _output.stdout_takes_utf8():
-            text = _report.dumps(report, fmt, ascii_only=True)
-        _output.write_stdout(text)
-    _output.raise_first(failures)
-    return 0
+        return
+    if not _output.stdout_takes_utf8():
+        text = _report.dumps(report, fmt, ascii_only=True)
+    _output.write_stdout(text)
 
 
 def _write_files(args, report, text, fmt):

@@ -5,17 +5,19 @@ gives one); `FILE: ok` for a valid report. Exit 0 when every report is valid,
 1 otherwise.
 """
 
+import argparse
+
 from probe.report import output as _output
 from probe.render import text as _render
 from probe.errors import EXIT_OK, EXIT_USAGE, InputError
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("reports", nargs="+", metavar="REPORT", help="report files (YAML or JSON; '-' for stdin)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only problems")
 
 
-def problems_of(path):
+def problems_of(path: str) -> "list[str]":
     """Every problem of one report file as display lines (empty: valid)."""
     from probe.report import load as _load
 
@@ -30,7 +32,7 @@ def problems_of(path):
             for problem in _load.report_problems(doc, full=True)]
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
     _render.tolerant_stdout()
     from probe.report import load as _load
 

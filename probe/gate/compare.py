@@ -52,60 +52,81 @@ def _probe_fields(result):
     return fields
 
 
-def compare(a, b):
+def compare(a: dict, b: dict) -> dict:
     """{'equal': bool, 'differences': [...], 'context': [...]} for two loaded reports."""
     diffs = []
+    _compare_capabilities(a, b, diffs)
+    _compare_probes(a, b, diffs)
+    _compare_trees(a, b, diffs)
+    _compare_measurements(a, b, diffs)
+    context = []
+    for section in ("host", "process"):
+        context.extend(_context(a, b, section))
+    return {"equal": not diffs, "differences": diffs, "context": context}
 
-    def record(section, key, va, vb, field=None):
-        if va == vb:
-            return
-        item = {"section": section, "key": key}
-        if field:
-            item["field"] = field
-        if va is not _ABSENT:
-            item["a"] = va
-        if vb is not _ABSENT:
-            item["b"] = vb
-        diffs.append(item)
 
+def _record(diffs, section, key, va, vb, field=None):
+    """One difference (nothing when equal); a side the report lacks is left out of the item."""
+    if va == vb:
+        return
+    item = {"section": section, "key": key}
+    if field:
+        item["field"] = field
+    if va is not _ABSENT:
+        item["a"] = va
+    if vb is not _ABSENT:
+        item["b"] = vb
+    diffs.append(item)
+
+
+def _compare_capabilities(a, b, diffs):
     sa, sb = a.get("summary") or {}, b.get("summary") or {}
     for cap in _render.order_capabilities(_union(sa, sb)):
-        record("capabilities", cap, _state(sa.get(cap)), _state(sb.get(cap)))
+        _record(diffs, "capabilities", cap, _state(sa.get(cap)), _state(sb.get(cap)))
 
+
+def _compare_probes(a, b, diffs):
     pa, pb = a.get("probes") or {}, b.get("probes") or {}
     for pid in _union(pa, pb):
         if pid not in pa or pid not in pb:
-            record("probes", pid, _outcome(pa.get(pid)), _outcome(pb.get(pid)), "outcome")
+            _record(diffs, "probes", pid, _outcome(pa.get(pid)), _outcome(pb.get(pid)), "outcome")
             continue
         fa, fb = _probe_fields(pa[pid]), _probe_fields(pb[pid])
         for field in [f for f in PROBE_FIELDS if f in fa or f in fb]:
-            record("probes", pid, fa.get(field, _ABSENT), fb.get(field, _ABSENT), field)
+            _record(diffs, "probes", pid, fa.get(field, _ABSENT), fb.get(field, _ABSENT), field)
 
+
+def _compare_trees(a, b, diffs):
+    """policies, strategies and the recommendation leaf by leaf, free text left out."""
     for section in ("policies", "strategies", "recommendation"):
         fa = _flatten(a[section], "", {}) if section in a else {}
         fb = _flatten(b[section], "", {}) if section in b else {}
         for key in _union(fa, fb):
             if key.rsplit(".", 1)[-1] in WORDS:
                 continue
-            record(section, key or section, fa.get(key, _ABSENT), fb.get(key, _ABSENT))
+            _record(diffs, section, key or section, fa.get(key, _ABSENT), fb.get(key, _ABSENT))
 
+
+def _compare_measurements(a, b, diffs):
     ma, mb = a.get("measurements") or {}, b.get("measurements") or {}
     for mid in _union(ma, mb):
-        record("measurements", mid, _outcome(ma.get(mid)), _outcome(mb.get(mid)), "outcome")
+        _record(diffs, "measurements", mid, _outcome(ma.get(mid)), _outcome(mb.get(mid)), "outcome")
 
+
+def _context(a, b, section):
+    """The host or process leaves that differ: they explain differences, they are not one."""
+    fa = _flatten(a.get(section) or {}, section, {})
+    fb = _flatten(b.get(section) or {}, section, {})
     context = []
-    for section in ("host", "process"):
-        fa = _flatten(a.get(section) or {}, section, {})
-        fb = _flatten(b.get(section) or {}, section, {})
-        for key in _union(fa, fb):
-            if fa.get(key, _ABSENT) != fb.get(key, _ABSENT):
-                item = {"key": key}
-                if key in fa:
-                    item["a"] = fa[key]
-                if key in fb:
-                    item["b"] = fb[key]
-                context.append(item)
-    return {"equal": not diffs, "differences": diffs, "context": context}
+    for key in _union(fa, fb):
+        if fa.get(key, _ABSENT) != fb.get(key, _ABSENT):
+            item = {"key": key}
+            if key in fa:
+                item["a"] = fa[key]
+            if key in fb:
+                item["b"] = fb[key]
+            context.append(item)
+    return context
 
 
 def _union(a, b):
@@ -124,12 +145,12 @@ def _outcome(entry):
     return entry.get("outcome") if isinstance(entry, dict) else entry
 
 
-def machine_form(result):
+def machine_form(result: dict) -> dict:
     return {"equal": result["equal"], "a": result["a"], "b": result["b"],
             "differences": result["differences"], "context": result["context"]}
 
 
-def side_value(item, side):
+def side_value(item: dict, side: str) -> str:
     if side not in item:
         return "(absent)"
     value = item[side]

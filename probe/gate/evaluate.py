@@ -37,6 +37,7 @@ def check(expectations: list, report: dict) -> "list[tuple[object, str, str]]":
 
 
 def exit_status(results: list) -> int:
+    """The check's exit code: fails over undecided over holds; nothing checked is undecided."""
     verdicts = {verdict for _, verdict, _ in results}
     if FAILS in verdicts:
         return EXIT_DIFFERENT
@@ -102,18 +103,37 @@ def _strategy(exp, report):
         return UNDECIDED, "strategy not in the report"
     verdict = entry.get("verdict")
     blocked_by = [mechanism(m) for m in entry.get("blocked_by") or () if isinstance(m, str)]
-    found = text(verdict) + (" by %s" % ", ".join(text(m, 60) for m in blocked_by) if blocked_by else "")
+    found = text(verdict) + _by(blocked_by)
     if exp.values and verdict not in exp.values:
-        return (UNDECIDED if verdict == "unknown" else FAILS), found
+        return _missed(verdict), found
     if exp.blocked_by:
-        if verdict != "blocked":
-            return (UNDECIDED if verdict == "unknown" else FAILS), found
-        if any(m == want or m.startswith(want + "-") for m in blocked_by for want in exp.blocked_by):
-            return HOLDS, found
-        if not blocked_by or blocked_by == ["unknown"]:
-            return UNDECIDED, found + "; the report names no mechanism"
-        return FAILS, found
+        return _blocked_by(exp, verdict, blocked_by, found)
     return HOLDS, found
+
+
+def _by(blocked_by):
+    return " by %s" % ", ".join(text(m, 60) for m in blocked_by) if blocked_by else ""
+
+
+def _missed(verdict):
+    """A strategy verdict other than the one expected: undecided only when the report could not tell."""
+    return UNDECIDED if verdict == "unknown" else FAILS
+
+
+def _blocked_by(exp, verdict, blocked_by, found):
+    """`blocked_by:` holds when the strategy is blocked and one of its mechanisms is named."""
+    if verdict != "blocked":
+        return _missed(verdict), found
+    if any(_same_mechanism(m, exp.blocked_by) for m in blocked_by):
+        return HOLDS, found
+    if not blocked_by or blocked_by == ["unknown"]:
+        return UNDECIDED, found + "; the report names no mechanism"
+    return FAILS, found
+
+
+def _same_mechanism(name, wanted):
+    """'pax' also takes 'pax-mprotect': an expectation may name a family of mechanisms."""
+    return any(name == want or name.startswith(want + "-") for want in wanted)
 
 
 def _probe(exp, report):
@@ -124,23 +144,27 @@ def _probe(exp, report):
 
     outcome = result.get("outcome")
     found = "%s %s" % (text(outcome), probe_detail(result))
-    wanted = exp.values or (BLOCKING if exp.denied_by else None)
-    if wanted and outcome not in wanted:
-        if outcome in ("skipped", "error"):
-            return UNDECIDED, found
-        return FAILS, found
-    for field, values in (("errno", exp.errno), ("signal", exp.signal), ("step", exp.step)):
-        if not values:
-            continue
-        name = result.get("errno_name" if field == "errno" else field)
-        number = result.get("errno" if field == "errno" else "signal_number")
-        if not any(v == name or (isinstance(v, int) and v == number) for v in values):
-            if outcome in ("skipped", "error"):
-                return UNDECIDED, found
-            return FAILS, found
+    if not _probe_matches(exp, result):
+        return (UNDECIDED if outcome in ("skipped", "error") else FAILS), found
     if exp.denied_by:
         return _attributed(exp, result, found)
     return HOLDS, found
+
+
+def _probe_matches(exp, result):
+    """The outcome, errno, signal and step are among those expected (attribution apart)."""
+    wanted = exp.values or (BLOCKING if exp.denied_by else None)
+    if wanted and result.get("outcome") not in wanted:
+        return False
+    fields = (("errno", exp.errno), ("signal", exp.signal), ("step", exp.step))
+    return all(_field_matches(result, field, values) for field, values in fields if values)
+
+
+def _field_matches(result, field, values):
+    """errno and signal match by name or by number; step by name."""
+    name = result.get("errno_name" if field == "errno" else field)
+    number = result.get("errno" if field == "errno" else "signal_number")
+    return any(v == name or (isinstance(v, int) and v == number) for v in values)
 
 
 def _attributed(exp, result, found):
@@ -152,9 +176,13 @@ def _attributed(exp, result, found):
         mech = mechanism(item.get("mechanism", ""))
         confidence = item.get("confidence")
         names.append(text("%s (%s)" % (mech, confidence) if confidence else mech, 60))
-        matches = any(mech == want or mech.startswith(want + "-") for want in exp.denied_by)
-        if matches and (confidence in exp.confidence or confidence is None and "unknown" in exp.confidence):
+        if _same_mechanism(mech, exp.denied_by) and _confident(confidence, exp.confidence):
             return HOLDS, found + "; by " + ", ".join(names)
     found += "; by " + ", ".join(names)
     decided = [i for i in items if i.get("confidence") in ("confirmed", "likely")]
     return (FAILS if decided else UNDECIDED), found
+
+
+def _confident(confidence, accepted):
+    """An attribution without a confidence counts as 'unknown'."""
+    return confidence in accepted or confidence is None and "unknown" in accepted

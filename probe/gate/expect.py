@@ -33,7 +33,7 @@ class Group:
 
     kind = "group"
 
-    def __init__(self, mode, members, path):
+    def __init__(self, mode: str, members: "list[list]", path: str) -> None:
         self.key = mode
         self.mode = mode
         self.members = members
@@ -51,7 +51,7 @@ class Group:
 class Section:
     """`- when: {...}` and the items that apply where it matches."""
 
-    def __init__(self, path, when, items):
+    def __init__(self, path: str, when: "dict[str, tuple[str, ...]]", items: list) -> None:
         self.path = path
         self.when = when      # {host field: accepted values (strings)}
         self.items = items
@@ -87,13 +87,13 @@ def host_value(host: dict, key: str) -> object:
 class ExpectationFile(list):
     """The items of one file, with what is needed to point at its lines."""
 
-    def __init__(self, items, name, data):
+    def __init__(self, items: list, name: str, data: bytes) -> None:
         super().__init__(items)
         self.name = name
         self.data = data
         self._locator = None
 
-    def error(self, problem, more=0):
+    def error(self, problem: str, more: int = 0) -> InputError:
         from probe.report import load as _load
 
         return InputError(_load.format_problem(self.name, self.data, problem, more)
@@ -142,20 +142,29 @@ def _parse_mapping(doc, prefix, problems, top):
         elif key in GROUPS:
             items.append(_parse_group(key, value, path, problems))
         elif key == "sections":
-            if top:
-                items.extend(_parse_sections(value, path, problems))
-            else:
-                problems.append("%s: sections go at the top level of the file only" % path)
-        elif key == "when":
-            problems.append("%s: `when` belongs in an entry of the top-level sections: list" % path)
-        elif key == "schema_version":
-            if not top:
-                problems.append("%s: schema_version goes at the top level of the file only" % path)
-            elif value != 1:
-                problems.append("schema_version: this memprobe reads expectations version 1")
+            items.extend(_parse_top_sections(value, path, problems, top))
+        elif key in ("when", "schema_version"):
+            _check_top_key(key, value, path, problems, top)
         else:
             items.append(parse_entry(key, value, path, None, problems))
     return [item for item in items if item is not None]
+
+
+def _parse_top_sections(value, path, problems, top):
+    if top:
+        return _parse_sections(value, path, problems)
+    problems.append("%s: sections go at the top level of the file only" % path)
+    return []
+
+
+def _check_top_key(key, value, path, problems, top):
+    """`when` and `schema_version`: keys that carry no expectation of their own."""
+    if key == "when":
+        problems.append("%s: `when` belongs in an entry of the top-level sections: list" % path)
+    elif not top:
+        problems.append("%s: schema_version goes at the top level of the file only" % path)
+    elif value != 1:
+        problems.append("schema_version: this memprobe reads expectations version 1")
 
 
 def _parse_block(key, value, path, problems):
@@ -204,25 +213,26 @@ def _parse_sections(value, path, problems):
         problems.append("%s: expected a list of sections, each {when: {os: ...}, <expectations>}, got %s"
                         % (path, "an empty list" if isinstance(value, list) else _type(value)))
         return []
-    sections = []
-    for index, entry in enumerate(value):
-        section_path = "%s[%d]" % (path, index)
-        if not isinstance(entry, dict):
-            problems.append("%s: expected a mapping with when: and expectations, got %s"
-                            % (section_path, _type(entry)))
-            continue
-        if "when" not in entry:
-            problems.append("%s: a section needs when: {%s: ...}" % (section_path, ", ".join(WHEN_KEYS[:2])))
-            continue
-        when = _parse_when(entry["when"], section_path + ".when", problems)
-        rest = {key: spec for key, spec in entry.items() if key != "when"}
-        if not rest:
-            problems.append("%s: no expectations besides when" % section_path)
-            continue
-        items = _parse_mapping(rest, section_path + ".", problems, top=False)
-        if when is not None:
-            sections.append(Section(section_path, when, items))
-    return sections
+    sections = [_parse_section(entry, "%s[%d]" % (path, index), problems) for index, entry in enumerate(value)]
+    return [section for section in sections if section is not None]
+
+
+def _parse_section(entry, section_path, problems):
+    """One `- when: ...` entry: a Section, or None with a problem appended."""
+    if not isinstance(entry, dict):
+        problems.append("%s: expected a mapping with when: and expectations, got %s"
+                        % (section_path, _type(entry)))
+        return None
+    if "when" not in entry:
+        problems.append("%s: a section needs when: {%s: ...}" % (section_path, ", ".join(WHEN_KEYS[:2])))
+        return None
+    when = _parse_when(entry["when"], section_path + ".when", problems)
+    rest = {key: spec for key, spec in entry.items() if key != "when"}
+    if not rest:
+        problems.append("%s: no expectations besides when" % section_path)
+        return None
+    items = _parse_mapping(rest, section_path + ".", problems, top=False)
+    return Section(section_path, when, items) if when is not None else None
 
 
 def _parse_when(spec, path, problems):
@@ -232,28 +242,45 @@ def _parse_when(spec, path, problems):
         return None
     when = {}
     for key, wanted in spec.items():
-        field_path = "%s.%s" % (path, text(key, 40))
-        if key not in WHEN_KEYS:
-            problems.append("%s: unknown host field; use %s" % (field_path, ", ".join(WHEN_KEYS)))
+        values = _when_values(key, wanted, "%s.%s" % (path, text(key, 40)), problems)
+        if values is None:
             return None
-        values = wanted if isinstance(wanted, list) else [wanted]
-        if not values:
-            problems.append("%s: empty list" % field_path)
-            return None
-        for value in values:
-            if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
-                problems.append("%s: expected a value such as %s, got %s"
-                                % (field_path, _WHEN_EXAMPLES.get(key, "linux"), _type(value)))
-                return None
-        if key == "arch":
-            known = report_arches()
-            bad = [v for v in values if known and v not in known]
-            if bad:
-                problems.append("%s: %r is not an architecture memprobe reports (%s)"
-                                % (field_path, text(bad[0], 40), ", ".join(known)))
-                return None
-        when[key] = tuple(str(v) for v in values)
+        when[key] = values
     return when
+
+
+def _when_values(key, wanted, field_path, problems):
+    """The accepted values of one `when` key as strings, or None with a problem appended."""
+    if key not in WHEN_KEYS:
+        problems.append("%s: unknown host field; use %s" % (field_path, ", ".join(WHEN_KEYS)))
+        return None
+    values = wanted if isinstance(wanted, list) else [wanted]
+    if not values:
+        problems.append("%s: empty list" % field_path)
+        return None
+    bad = [value for value in values if not _is_when_value(value)]
+    if bad:
+        problems.append("%s: expected a value such as %s, got %s"
+                        % (field_path, _WHEN_EXAMPLES.get(key, "linux"), _type(bad[0])))
+        return None
+    if key == "arch" and not _known_arches(values, field_path, problems):
+        return None
+    return tuple(str(v) for v in values)
+
+
+def _is_when_value(value):
+    """A host field value: a non-empty string or a number (true/false is neither)."""
+    return not isinstance(value, bool) and isinstance(value, (str, int)) and value != ""
+
+
+def _known_arches(values, field_path, problems):
+    known = report_arches()
+    bad = [v for v in values if known and v not in known]
+    if bad:
+        problems.append("%s: %r is not an architecture memprobe reports (%s)"
+                        % (field_path, text(bad[0], 40), ", ".join(known)))
+        return False
+    return True
 
 
 def report_arches() -> "tuple[str, ...]":
@@ -314,14 +341,27 @@ def resolve(expectations: list, report: "dict | None" = None) -> None:
         capabilities.update(report.get("summary") or {})
     for exp in leaves(expectations):
         if exp.kind is None:
-            in_probes, in_caps = exp.key in probes, exp.key in capabilities
-            exp.kind = "probe" if in_probes and not in_caps else "capability" if in_caps else None
-        known = probes if exp.kind == "probe" else capabilities
-        if exp.kind is None or exp.key not in known:
-            what = exp.kind or "probe or capability"
-            choices = sorted(known if exp.kind else probes | capabilities)
-            problem = "%s: unknown %s %r (known: %s)" % (exp.path, what, text(exp.key, 60),
-                                                         ", ".join(text(c, 60) for c in choices))
-            if isinstance(expectations, ExpectationFile):
-                raise expectations.error(problem)
-            raise InputError(problem)
+            exp.kind = _kind_by_name(exp.key, probes, capabilities)
+        problem = _unknown_name(exp, probes, capabilities)
+        if not problem:
+            continue
+        if isinstance(expectations, ExpectationFile):
+            raise expectations.error(problem)
+        raise InputError(problem)
+
+
+def _kind_by_name(key, probes, capabilities):
+    """A flat key is a capability when the name is one (both: capability), else a probe."""
+    in_probes, in_caps = key in probes, key in capabilities
+    return "probe" if in_probes and not in_caps else "capability" if in_caps else None
+
+
+def _unknown_name(exp, probes, capabilities):
+    """The problem with an entry whose name this memprobe and the report do not know ('' if none)."""
+    known = probes if exp.kind == "probe" else capabilities
+    if exp.kind is not None and exp.key in known:
+        return ""
+    what = exp.kind or "probe or capability"
+    choices = sorted(known if exp.kind else probes | capabilities)
+    return "%s: unknown %s %r (known: %s)" % (exp.path, what, text(exp.key, 60),
+                                              ", ".join(text(c, 60) for c in choices))

@@ -38,7 +38,7 @@ def strategy_names() -> "tuple[str, ...]":
 class Expectation:
     """One line of the expectations file."""
 
-    def __init__(self, key, path, kind=None):
+    def __init__(self, key: str, path: str, kind: "str | None" = None) -> None:
         self.key = key
         self.path = path          # where in the file: 'map_rwx' or 'probes.map_rwx'
         self.kind = kind          # 'probe', 'capability' or None (flat: decided by the value)
@@ -67,77 +67,107 @@ def parse_entry(key: str, spec: object, path: str, kind: "str | None",
         return None
     exp = Expectation(key, path, kind)
     if isinstance(spec, (str, list)):
-        values = _words(spec, path, problems)
-        if values is None:
+        exp.values = _words(spec, path, problems)
+        if exp.values is None:
             return None
-        exp.values = values
     elif isinstance(spec, dict):
-        allowed = PROBE_KEYS + CAPABILITY_KEYS
-        for field in spec:
-            if field not in allowed:
-                problems.append("%s.%s: unknown field; use %s" % (path, text(field, 40), ", ".join(allowed)))
-                return None
-        if "state" in spec and any(f in spec for f in PROBE_KEYS):
-            problems.append("%s: 'state' is for capabilities, %s for probes; not both"
-                            % (path, ", ".join(f for f in PROBE_KEYS if f in spec)))
-            return None
-        if "state" in spec:
-            exp.kind = _settle(exp, "capability", path, problems)
-            exp.values = _words(spec["state"], path + ".state", problems)
-        else:
-            exp.kind = _settle(exp, "probe", path, problems)
-            if "outcome" in spec:
-                exp.values = _words(spec["outcome"], path + ".outcome", problems)
-            exp.errno = _list_of(spec, "errno", path, problems, _ERRNO, "an errno name like EACCES")
-            exp.signal = _list_of(spec, "signal", path, problems, _SIGNAL, "a signal name like SIGSEGV")
-            exp.step = _list_of(spec, "step", path, problems, None, "a step name")
-            exp.denied_by = _list_of(spec, "denied_by", path, problems, None, "a mechanism name")
-            if exp.denied_by:
-                exp.denied_by = tuple(mechanism(m) for m in exp.denied_by)
-            if "confidence" in spec:
-                conf = _list_of(spec, "confidence", path, problems, None, "a confidence")
-                if conf:
-                    bad = [c for c in conf if c not in CONFIDENCES]
-                    if bad:
-                        problems.append("%s.confidence: %s is not one of %s"
-                                        % (path, text(bad[0], 40), ", ".join(CONFIDENCES)))
-                    exp.confidence = conf
-                if not exp.denied_by:
-                    problems.append("%s.confidence: only meaningful with denied_by" % path)
-            if not (exp.values or exp.errno or exp.signal or exp.step or exp.denied_by):
-                problems.append("%s: says nothing; give an outcome, errno, signal, step or denied_by" % path)
-                return None
-        if exp.kind is None:
+        if not _parse_fields(exp, spec, path, problems):
             return None
     else:
         problems.append("%s: expected an outcome, a state, a list of them or a mapping, got %s"
                         % (path, _type(spec)))
         return None
-    if exp.values:
-        outcome_words = all(v in OUTCOMES for v in exp.values)
-        state_words = all(v in STATES for v in exp.values)
-        if exp.kind == "probe" and not outcome_words:
-            bad = next(v for v in exp.values if v not in OUTCOMES)
-            problems.append("%s: %r is not a probe outcome (%s)" % (path, text(bad, 40), ", ".join(OUTCOMES)))
-            return None
-        if exp.kind == "capability" and not state_words:
-            bad = next(v for v in exp.values if v not in STATES)
-            problems.append("%s: %r is not a capability state (%s)" % (path, text(bad, 40), ", ".join(STATES)))
-            return None
-        if exp.kind is None:
-            if outcome_words:
-                exp.kind = "probe"
-            elif state_words:
-                exp.kind = "capability"
-            else:
-                bad = [v for v in exp.values if v not in OUTCOMES + STATES]
-                if bad:
-                    problems.append("%s: %r is neither a probe outcome (%s) nor a capability state (%s)"
-                                    % (path, text(bad[0], 40), ", ".join(OUTCOMES), ", ".join(STATES)))
-                else:
-                    problems.append("%s: mixes probe outcomes and capability states" % path)
-                return None
+    if exp.values and not _check_values(exp, path, problems):
+        return None
     return exp
+
+
+def _parse_fields(exp, spec, path, problems):
+    """The mapping form of an entry: a capability's state or a probe's fields. False: unusable."""
+    if not _known_fields(spec, PROBE_KEYS + CAPABILITY_KEYS, path, problems):
+        return False
+    if "state" in spec and any(f in spec for f in PROBE_KEYS):
+        problems.append("%s: 'state' is for capabilities, %s for probes; not both"
+                        % (path, ", ".join(f for f in PROBE_KEYS if f in spec)))
+        return False
+    if "state" in spec:
+        exp.kind = _settle(exp, "capability", path, problems)
+        exp.values = _words(spec["state"], path + ".state", problems)
+    else:
+        exp.kind = _settle(exp, "probe", path, problems)
+        if not _parse_probe_fields(exp, spec, path, problems):
+            return False
+    return exp.kind is not None
+
+
+def _known_fields(spec, allowed, path, problems):
+    for field in spec:
+        if field not in allowed:
+            problems.append("%s.%s: unknown field; use %s" % (path, text(field, 40), ", ".join(allowed)))
+            return False
+    return True
+
+
+def _parse_probe_fields(exp, spec, path, problems):
+    if "outcome" in spec:
+        exp.values = _words(spec["outcome"], path + ".outcome", problems)
+    exp.errno = _list_of(spec, "errno", path, problems, _ERRNO, "an errno name like EACCES")
+    exp.signal = _list_of(spec, "signal", path, problems, _SIGNAL, "a signal name like SIGSEGV")
+    exp.step = _list_of(spec, "step", path, problems, None, "a step name")
+    exp.denied_by = _list_of(spec, "denied_by", path, problems, None, "a mechanism name")
+    if exp.denied_by:
+        exp.denied_by = tuple(mechanism(m) for m in exp.denied_by)
+    if "confidence" in spec:
+        _parse_confidence(exp, spec, path, problems)
+    if not (exp.values or exp.errno or exp.signal or exp.step or exp.denied_by):
+        problems.append("%s: says nothing; give an outcome, errno, signal, step or denied_by" % path)
+        return False
+    return True
+
+
+def _parse_confidence(exp, spec, path, problems):
+    conf = _list_of(spec, "confidence", path, problems, None, "a confidence")
+    if conf:
+        bad = [c for c in conf if c not in CONFIDENCES]
+        if bad:
+            problems.append("%s.confidence: %s is not one of %s"
+                            % (path, text(bad[0], 40), ", ".join(CONFIDENCES)))
+        exp.confidence = conf
+    if not exp.denied_by:
+        problems.append("%s.confidence: only meaningful with denied_by" % path)
+
+
+# The words each kind of entry accepts, and what to call them in a problem.
+_VOCABULARY = {"probe": (OUTCOMES, "a probe outcome"), "capability": (STATES, "a capability state")}
+
+
+def _check_values(exp, path, problems):
+    """The entry's words belong to its kind; a flat entry takes its kind from them."""
+    if exp.kind is None:
+        exp.kind = _kind_of_values(exp.values, path, problems)
+        return exp.kind is not None
+    if exp.kind not in _VOCABULARY:
+        return True
+    words, what = _VOCABULARY[exp.kind]
+    bad = [v for v in exp.values if v not in words]
+    if bad:
+        problems.append("%s: %r is not %s (%s)" % (path, text(bad[0], 40), what, ", ".join(words)))
+        return False
+    return True
+
+
+def _kind_of_values(values, path, problems):
+    if all(v in OUTCOMES for v in values):
+        return "probe"
+    if all(v in STATES for v in values):
+        return "capability"
+    bad = [v for v in values if v not in OUTCOMES + STATES]
+    if bad:
+        problems.append("%s: %r is neither a probe outcome (%s) nor a capability state (%s)"
+                        % (path, text(bad[0], 40), ", ".join(OUTCOMES), ", ".join(STATES)))
+    else:
+        problems.append("%s: mixes probe outcomes and capability states" % path)
+    return None
 
 
 def _settle(exp, kind, path, problems):
@@ -164,22 +194,26 @@ def _list_of(spec, field, path, problems, pattern, what):
         return None
     raw = spec[field]
     items = raw if isinstance(raw, list) else [raw]
-    out = []
     for item in items:
-        if field in ("errno", "signal") and isinstance(item, int) and not isinstance(item, bool) and item >= 0:
-            out.append(item)
-            continue
-        if not isinstance(item, str) or not item.strip():
-            problems.append("%s.%s: expected %s, got %s" % (path, field, what, _type(item)))
+        problem = _item_problem(field, item, pattern, what)
+        if problem:
+            problems.append("%s.%s: %s" % (path, field, problem))
             return None
-        if pattern is not None and not pattern.fullmatch(item):
-            problems.append("%s.%s: %r is not %s" % (path, field, text(item, 40), what))
-            return None
-        out.append(item)
-    if not out:
+    if not items:
         problems.append("%s.%s: empty list" % (path, field))
         return None
-    return tuple(out)
+    return tuple(items)
+
+
+def _item_problem(field, item, pattern, what):
+    """What is wrong with one item of a list field ('' when nothing); errno and signal take numbers too."""
+    if field in ("errno", "signal") and isinstance(item, int) and not isinstance(item, bool) and item >= 0:
+        return ""
+    if not isinstance(item, str) or not item.strip():
+        return "expected %s, got %s" % (what, _type(item))
+    if pattern is not None and not pattern.fullmatch(item):
+        return "%r is not %s" % (text(item, 40), what)
+    return ""
 
 
 def mechanism(name: object) -> str:
@@ -192,7 +226,7 @@ class StrategyExpectation:
 
     kind = "strategy"
 
-    def __init__(self, key, path):
+    def __init__(self, key: str, path: str) -> None:
         self.key = key
         self.path = path
         self.values = None        # accepted verdicts
@@ -214,21 +248,7 @@ def parse_strategy(key: str, spec: object, path: str,
         return None
     exp = StrategyExpectation(key, path)
     if isinstance(spec, dict):
-        for field in spec:
-            if field not in STRATEGY_KEYS:
-                problems.append("%s.%s: unknown field; use %s" % (path, text(field, 40), ", ".join(STRATEGY_KEYS)))
-                return None
-        if "verdict" in spec:
-            exp.values = _words(spec["verdict"], path + ".verdict", problems)
-            if exp.values is None:
-                return None
-        exp.blocked_by = _list_of(spec, "blocked_by", path, problems, None, "a mechanism name")
-        if "blocked_by" in spec and exp.blocked_by is None:
-            return None
-        if exp.blocked_by:
-            exp.blocked_by = tuple(mechanism(m) for m in exp.blocked_by)
-        if not (exp.values or exp.blocked_by):
-            problems.append("%s: says nothing; give a verdict or blocked_by" % path)
+        if not _parse_strategy_fields(exp, spec, path, problems):
             return None
     elif isinstance(spec, (str, list)):
         exp.values = _words(spec, path, problems)
@@ -243,3 +263,22 @@ def parse_strategy(key: str, spec: object, path: str,
                         % (path, text(bad[0], 40), ", ".join(STRATEGY_VERDICTS)))
         return None
     return exp
+
+
+def _parse_strategy_fields(exp, spec, path, problems):
+    """The mapping form {verdict, blocked_by}. False: unusable."""
+    if not _known_fields(spec, STRATEGY_KEYS, path, problems):
+        return False
+    if "verdict" in spec:
+        exp.values = _words(spec["verdict"], path + ".verdict", problems)
+        if exp.values is None:
+            return False
+    exp.blocked_by = _list_of(spec, "blocked_by", path, problems, None, "a mechanism name")
+    if "blocked_by" in spec and exp.blocked_by is None:
+        return False
+    if exp.blocked_by:
+        exp.blocked_by = tuple(mechanism(m) for m in exp.blocked_by)
+    if not (exp.values or exp.blocked_by):
+        problems.append("%s: says nothing; give a verdict or blocked_by" % path)
+        return False
+    return True

@@ -21,11 +21,16 @@ def describe(parser: argparse.ArgumentParser) -> dict:
     for name, cmd in sub.choices.items():
         if name not in helps:   # internal commands (no help) are not offered
             continue
-        positional = [a for a in cmd._actions if not a.option_strings]
-        commands[name] = {"help": helps[name], "options": _options(cmd, probe_ids),
-                          "files": any(a.choices is None for a in positional),
-                          "words": [c for a in positional if a.choices for c in a.choices]}
+        commands[name] = _command(cmd, helps[name], probe_ids)
     return commands
+
+
+def _command(cmd, help_text, probe_ids):
+    """One command: its options, whether it takes file names and the words it takes."""
+    positional = [a for a in cmd._actions if not a.option_strings]
+    return {"help": help_text, "options": _options(cmd, probe_ids),
+            "files": any(a.choices is None for a in positional),
+            "words": [c for a in positional if a.choices for c in a.choices]}
 
 
 def _options(parser, probe_ids):
@@ -34,17 +39,20 @@ def _options(parser, probe_ids):
         if not action.option_strings or action.help == argparse.SUPPRESS:
             continue
         choices = list(action.choices) if action.choices else (probe_ids if action.dest == "only" else None)
-        if action.nargs == 0:
-            value = False
-        elif choices:
-            value = "choice"
-        elif action.type in (int, float) or (action.metavar or "") in ("N", "S", "UNIT"):
-            value = "any"
-        else:
-            value = "file"
         options.append({"flags": list(action.option_strings), "help": _one_line(action.help),
-                        "value": value, "choices": choices or []})
+                        "value": _value_kind(action, choices), "choices": choices or []})
     return options
+
+
+def _value_kind(action, choices):
+    """False (a switch), "choice", "any" (a number: nothing to complete) or "file"."""
+    if action.nargs == 0:
+        return False
+    if choices:
+        return "choice"
+    if action.type in (int, float) or (action.metavar or "") in ("N", "S", "UNIT"):
+        return "any"
+    return "file"
 
 
 def _one_line(text):

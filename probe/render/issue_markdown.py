@@ -14,9 +14,9 @@ from probe.render.table import ICONS, _md_escape
 
 def render(doc: dict, report_text: str, fmt: str = "yaml", perspective: str = "jit") -> str:
     """The Markdown; doc is the redacted report and report_text its serialised form."""
-    from probe.commands.show import _host_line   # the host line exactly as `show` words it
+    from probe.render.summary import host_line   # the host line exactly as `show` words it
     out = ["**memprobe** `%s`" % _code(_render.host_label(doc)), "",
-           _md_escape(_host_line(doc.get("host") if isinstance(doc.get("host"), dict) else {})), ""]
+           _md_escape(host_line(doc.get("host") if isinstance(doc.get("host"), dict) else {})), ""]
     out += _capability_table(doc.get("summary"), perspective)
     recommendation = doc.get("recommendation")
     if isinstance(recommendation, str) and recommendation:

@@ -16,7 +16,7 @@ from probe.report.load import clean
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-def xml_text(value, limit=2000):
+def xml_text(value: object, limit: int = 2000) -> str:
     text = "" if value is None else str(value)
     text = _INVALID_XML.sub("\ufffd", text)
     if limit and len(text) > limit:
@@ -32,7 +32,7 @@ def _field(value, limit=2000):
     return xml_text(clean("" if value is None else value, limit), 0)
 
 
-def render(suite_name, cases, properties=None):
+def render(suite_name: str, cases: "list[dict]", properties: "dict | None" = None) -> str:
     """XML text for one test suite.
 
     cases: dicts with classname, name, status ('passed', 'failure', 'error' or
@@ -46,35 +46,21 @@ def render(suite_name, cases, properties=None):
         if case["status"] in counts:
             counts[case["status"]] += 1
     total_time = sum(float(c.get("time") or 0) for c in cases)
-    root = ET.Element("testsuites", {
-        "name": _field(suite_name), "tests": str(len(cases)), "failures": str(counts["failure"]),
-        "errors": str(counts["error"]), "skipped": str(counts["skipped"]), "time": "%.3f" % total_time})
-    suite = ET.SubElement(root, "testsuite", {
-        "name": _field(suite_name), "tests": str(len(cases)), "failures": str(counts["failure"]),
-        "errors": str(counts["error"]), "skipped": str(counts["skipped"]), "time": "%.3f" % total_time})
+    totals = {"name": _field(suite_name), "tests": str(len(cases)), "failures": str(counts["failure"]),
+              "errors": str(counts["error"]), "skipped": str(counts["skipped"]), "time": "%.3f" % total_time}
+    root = ET.Element("testsuites", dict(totals))
+    suite = ET.SubElement(root, "testsuite", dict(totals))
     if properties:
         props = ET.SubElement(suite, "properties")
         for key, value in properties.items():
             ET.SubElement(props, "property", {"name": _field(key, 200), "value": _field(value, 500)})
     for case in cases:
-        element = ET.SubElement(suite, "testcase", {
-            "classname": _field(case["classname"], 300), "name": _field(case["name"], 300),
-            "time": "%.3f" % float(case.get("time") or 0)})
-        status = case["status"]
-        message = _field(case.get("message"), 500)
-        if status in ("failure", "error"):
-            child = ET.SubElement(element, status, {"message": message, "type": _field(case.get("type") or status)})
-            child.text = _field(case.get("output")) if case.get("output") else message
-        elif status == "skipped":
-            ET.SubElement(element, "skipped", {"message": message})
-        if case.get("output") and status == "passed":
-            out = ET.SubElement(element, "system-out")
-            out.text = _field(case["output"])
+        _add_case(suite, case)
     body = ET.tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
 
 
-def classname_for(prefix, report):
+def classname_for(prefix: str, report: dict) -> str:
     """prefix.<host slug>: CI tools split class names at dots, so the label loses its own."""
     from probe.render.text import host_label
 
@@ -82,7 +68,7 @@ def classname_for(prefix, report):
     return "%s.%s" % (prefix, slug or "host")
 
 
-def run_cases(report):
+def run_cases(report: dict) -> "list[dict]":
     """One case per probe: error/timeout are errors, skipped is skipped, the rest pass.
 
     A run's JUnit says what happened on the host, not whether it was wanted: a
@@ -104,7 +90,7 @@ def run_cases(report):
     return cases
 
 
-def run_junit(report):
+def run_junit(report: dict) -> str:
     """JUnit XML text for a `memprobe run` report (what `run --junit PATH` writes)."""
     from probe.render.text import host_label
 
@@ -119,3 +105,22 @@ def _properties(report):
     for key in ("os", "hostname", "kernel_release", "arch", "machine"):
         props["host." + key] = host.get(key)
     return {k: v for k, v in props.items() if v is not None}
+
+
+def _add_case(suite, case):
+    """One <testcase>: a failure or error carries the output as its text, a pass as system-out."""
+    import xml.etree.ElementTree as ET
+
+    element = ET.SubElement(suite, "testcase", {
+        "classname": _field(case["classname"], 300), "name": _field(case["name"], 300),
+        "time": "%.3f" % float(case.get("time") or 0)})
+    status = case["status"]
+    message = _field(case.get("message"), 500)
+    if status in ("failure", "error"):
+        child = ET.SubElement(element, status, {"message": message, "type": _field(case.get("type") or status)})
+        child.text = _field(case.get("output")) if case.get("output") else message
+    elif status == "skipped":
+        ET.SubElement(element, "skipped", {"message": message})
+    if case.get("output") and status == "passed":
+        out = ET.SubElement(element, "system-out")
+        out.text = _field(case["output"])

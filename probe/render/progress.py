@@ -5,13 +5,15 @@ timeout kills it. Nothing is written when stderr is not a terminal (logs stay cl
 import os
 import sys
 import time
+from collections.abc import Callable
 
 
 class RunProgress:
     """A progress callback for the runner: called as each probe ends, with started() as
     each begins and tick() about once a second in between."""
 
-    def __init__(self, total: int, stream=None, clock=time.monotonic):
+    def __init__(self, total: int, stream: object = None,
+                 clock: "Callable[[], float]" = time.monotonic) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.total = total
         self.done = 0

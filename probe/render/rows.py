@@ -13,7 +13,7 @@ _MAX_DROPPED_SHOWN = 5   # unknown capability names quoted per warning
 NON_ROOT = "non-root"
 
 
-def user_of(doc):
+def user_of(doc: dict) -> object:
     """The report's effective uid; NON_ROOT for a redacted report's null."""
     process = doc.get("process") or {}
     euid = process.get("euid", process.get("uid"))
@@ -22,38 +22,23 @@ def user_of(doc):
     return euid
 
 
-def user_tag(euid):
+def user_tag(euid: object) -> str:
     """The label tag that tells two runs of one host by different users apart."""
     return NON_ROOT if euid == NON_ROOT else "uid %s" % clean(str(euid), 20)
 
 
-def read_row(path, regular_only=False):
+def read_row(path: str, regular_only: bool = False) -> tuple:
     """('ok', row) or ('bad', path, one-line reason) for one report file.
 
     A row holds only what the table needs, so a worker sends back a few hundred
     bytes per report. regular_only: refuse a FIFO or device without reading it.
     """
-    from probe.report import load as _load
-
     try:
-        data = _load.read_bytes(path, regular_only=regular_only)
-        name = _load.display_name(path)
-        doc = _load.parse_document(data, name, fmt="json" if path.endswith(".json") else None)
-        problems = _load.report_problems(doc, full=True)
-        if problems:
-            raise InputError(_load.format_problem(name, data, problems[0], len(problems) - 1))
+        doc = _read_report(path, regular_only)
     except InputError as exc:
         return ("bad", path, str(exc))
     host = doc["host"]
-    cells = {}
-    known = _render.capability_names()
-    dropped = [cap for cap in doc["summary"] if cap not in known]
-    for cap, entry in doc["summary"].items():
-        if cap not in known:
-            continue
-        state = entry.get("state")
-        by = tuple(_render.blocked_by(doc, cap)) if state in ("blocked", "broken") else ()
-        cells[cap] = (state, entry.get("text"), by)
+    cells, dropped = _cells(doc)
     row = {
         "file": path, "os": host.get("os"), "arch": host.get("arch") or host.get("machine"),
         "kernel_release": host.get("kernel_release"), "hostname": host.get("hostname"),
@@ -64,6 +49,33 @@ def read_row(path, regular_only=False):
         "dropped": (len(dropped), tuple(clean(c, 40) for c in dropped[:_MAX_DROPPED_SHOWN])) if dropped else None,
     }
     return ("ok", _compact(row))
+
+
+def _read_report(path, regular_only):
+    """The parsed and validated report; InputError with the file's first problem."""
+    from probe.report import load as _load
+
+    data = _load.read_bytes(path, regular_only=regular_only)
+    name = _load.display_name(path)
+    doc = _load.parse_document(data, name, fmt="json" if path.endswith(".json") else None)
+    problems = _load.report_problems(doc, full=True)
+    if problems:
+        raise InputError(_load.format_problem(name, data, problems[0], len(problems) - 1))
+    return doc
+
+
+def _cells(doc):
+    """({capability: (state, text, blocked by)} for the known capabilities, [unknown names])."""
+    cells = {}
+    known = _render.capability_names()
+    dropped = [cap for cap in doc["summary"] if cap not in known]
+    for cap, entry in doc["summary"].items():
+        if cap not in known:
+            continue
+        state = entry.get("state")
+        by = tuple(_render.blocked_by(doc, cap)) if state in ("blocked", "broken") else ()
+        cells[cap] = (state, entry.get("text"), by)
+    return cells, dropped
 
 
 _SHARED = {}
@@ -100,3 +112,64 @@ def _compact(row):
 
 
 _SHARED_CELLS = {}
+
+
+# --------------------------------------------------------------------------- the table
+
+def build_matrix(rows: "list[dict]", duplicates: str = "newest") -> "tuple[list[dict], list[str], list[str]]":
+    """(rows with final labels, sorted; capabilities; notes about duplicates)."""
+    notes = []
+    final = []
+    for label, members in _rows_by_label(rows).items():
+        final.extend(_keep(label, members, duplicates, notes))
+    final.sort(key=lambda r: (str(r["os"]), str(r["arch"]), str(r["kernel_release"]), str(r["hostname"]),
+                              r["label"]))
+    return final, _columns(final), notes
+
+
+def _label(row):
+    return row["base"] + (" [%s]" % ", ".join(row["tags"]) if row["tags"] else "")
+
+
+def _rows_by_label(rows):
+    """{label: rows}; rows of one label run by different users get the uid in their label."""
+    groups = {}
+    for row in rows:
+        groups.setdefault(_label(row), []).append(row)
+    for label, members in list(groups.items()):
+        if len(members) > 1 and len({str(m["euid"]) for m in members}) > 1:
+            del groups[label]
+            for member in members:
+                member["tags"] = member["tags"] + [user_tag(member["euid"])]
+                groups.setdefault(_label(member), []).append(member)
+    return groups
+
+
+def _keep(label, members, duplicates, notes):
+    """The rows kept for one label: the newest (with a note), or all of them numbered oldest first."""
+    members.sort(key=lambda r: (r["generated_at"], r["file"]))
+    if len(members) == 1:
+        members[0]["label"] = label
+        return [members[0]]
+    if duplicates == "newest":
+        kept = members[-1]
+        kept["label"] = label
+        notes.append("%d reports for %s; kept the newest, %s (--duplicates all keeps every one)"
+                     % (len(members), label, clean(kept["file"], 0)))
+        return [kept]
+    for i, member in enumerate(members, 1):
+        member["label"] = label if i == 1 else "%s #%d" % (label, i)
+    return members
+
+
+def _columns(rows):
+    """The capabilities of the rows: known ones in the engine's order, then the rest sorted."""
+    seen = []
+    seen_set = set()
+    for row in rows:
+        for cap in row["cells"]:
+            if cap not in seen_set:
+                seen_set.add(cap)
+                seen.append(cap)
+    known = [c for c in _render.CAPABILITY_ORDER if c in seen_set]
+    return known + sorted(c for c in seen if c not in _render.CAPABILITY_ORDER)

@@ -8,6 +8,7 @@ format's own escaping.
 import csv
 import html
 import io
+from collections.abc import Iterator, Sequence
 
 from probe.render.text import clean, clean_tree, legend, tone
 
@@ -27,7 +28,8 @@ def _md_escape(value):
     return "".join(out)
 
 
-def render_markdown(rows, capabilities, skipped=(), title=None, perspective="jit"):
+def render_markdown(rows: "list[dict]", capabilities: "list[str]", skipped: Sequence = (),
+                    title: "str | None" = None, perspective: str = "jit") -> str:
     lines = []
     if title:
         lines += ["### %s" % _md_escape(title), ""]
@@ -68,7 +70,7 @@ def _csv_cell(value):
     return value
 
 
-def render_csv(rows, capabilities, skipped=()):
+def render_csv(rows: "list[dict]", capabilities: "list[str]", skipped: Sequence = ()) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["host", "os", "arch", "kernel_release", "hostname", "context", "file", "generated_at"]
@@ -81,7 +83,8 @@ def render_csv(rows, capabilities, skipped=()):
     return out.getvalue()
 
 
-def render_json(rows, capabilities, skipped=(), notes=()):
+def render_json(rows: "list[dict]", capabilities: "list[str]", skipped: Sequence = (),
+                notes: Sequence = ()) -> str:
     """JSON text, one host per line: readable, and built without one object for the whole
     table (json's indenting encoder would hold millions of fragments for 10,000 hosts)."""
     return "".join(iter_json(rows, capabilities, skipped, notes))
@@ -95,7 +98,8 @@ def _json_cell(cell):
     return out
 
 
-def iter_json(rows, capabilities, skipped=(), notes=()):
+def iter_json(rows: "list[dict]", capabilities: "list[str]", skipped: Sequence = (),
+              notes: Sequence = ()) -> Iterator[str]:
     import json
 
     def dumps(value):
@@ -134,43 +138,60 @@ ul.skipped{color:#9a6700}
 """ % COLOURS
 
 
-def render_html(rows, capabilities, skipped=(), title="memprobe matrix", perspective="jit"):
+def render_html(rows: "list[dict]", capabilities: "list[str]", skipped: Sequence = (),
+                title: str = "memprobe matrix", perspective: str = "jit") -> str:
     esc = html.escape
     out = ['<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            "<title>%s</title>" % esc(clean(title, 200)), "<style>%s</style></head><body>" % _CSS,
            "<h1>%s</h1>" % esc(clean(title, 200)),
-           '<p class="meta">%d host%s, %d capabilit%s%s. Hover a cell for the report\'s own words.</p>'
-           % (len(rows), "" if len(rows) == 1 else "s", len(capabilities), "y" if len(capabilities) == 1 else "ies",
-              "; %d bad file%s skipped" % (len(skipped), "" if len(skipped) == 1 else "s") if skipped else ""),
+           '<p class="meta">%s. Hover a cell for the report\'s own words.</p>' % _html_counts(rows, capabilities, skipped),
            '<table id="matrix"><thead><tr><th scope="col">host</th>']
     for cap in capabilities:
         out.append('<th scope="col" data-capability="%s">%s</th>'
                    % (esc(clean(cap, 0)), "_<wbr>".join(esc(clean(part, 0)) for part in cap.split("_"))))
     out.append("</tr></thead><tbody>")
     for row in rows:
-        out.append('<tr><th scope="row" title="%s">%s</th>'
-                   % (esc(clean("%s, generated %s" % (row["file"], row["generated_at"]), 0)),
-                      esc(clean(row["label"], 0))))
-        for cap in capabilities:
-            state, words, by = row["cells"].get(cap, _NO_CELL)
-            if state is None:
-                out.append('<td class="missing">\u2013</td>')
-            else:
-                out.append('<td class="%s" title="%s">%s%s</td>'
-                           % (tone(state, perspective), esc(clean(words or state, 0)), esc(clean(state, 40)),
-                              '<br><small>%s</small>' % esc(clean(", ".join(by), 120)) if by else ""))
-        out.append("</tr>")
+        out.append(_html_row(row, capabilities, perspective))
     out.append("</tbody></table>")
     out.append('<p class="legend"><span class="good">%s</span><span class="bad">%s</span>'
                '<span class="odd">broken</span><span class="none">unknown</span></p>' % legend(perspective))
-    if skipped:
-        out.append('<ul class="skipped">')
-        out.extend("<li>%s</li>" % esc(clean(reason, 300)) for _, reason in skipped[:100])
-        if len(skipped) > 100:
-            out.append("<li>... and %d more</li>" % (len(skipped) - 100))
-        out.append("</ul>")
+    out.extend(_html_skipped(skipped))
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def _html_counts(rows, capabilities, skipped):
+    return "%d host%s, %d capabilit%s%s" % (
+        len(rows), "" if len(rows) == 1 else "s", len(capabilities), "y" if len(capabilities) == 1 else "ies",
+        "; %d bad file%s skipped" % (len(skipped), "" if len(skipped) == 1 else "s") if skipped else "")
+
+
+def _html_row(row, capabilities, perspective):
+    """One host: its label (the file and date on hover), then a cell per capability."""
+    esc = html.escape
+    out = ['<tr><th scope="row" title="%s">%s</th>'
+           % (esc(clean("%s, generated %s" % (row["file"], row["generated_at"]), 0)), esc(clean(row["label"], 0)))]
+    for cap in capabilities:
+        state, words, by = row["cells"].get(cap, _NO_CELL)
+        if state is None:
+            out.append('<td class="missing">\u2013</td>')
+        else:
+            out.append('<td class="%s" title="%s">%s%s</td>'
+                       % (tone(state, perspective), esc(clean(words or state, 0)), esc(clean(state, 40)),
+                          '<br><small>%s</small>' % esc(clean(", ".join(by), 120)) if by else ""))
+    out.append("</tr>")
+    return "\n".join(out)
+
+
+def _html_skipped(skipped):
+    if not skipped:
+        return []
+    out = ['<ul class="skipped">']
+    out.extend("<li>%s</li>" % html.escape(clean(reason, 300)) for _, reason in skipped[:100])
+    if len(skipped) > 100:
+        out.append("<li>... and %d more</li>" % (len(skipped) - 100))
+    out.append("</ul>")
+    return out
 
 

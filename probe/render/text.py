@@ -1,7 +1,9 @@
 """Helpers shared by the collector commands: labels, vocabularies, colour, output files."""
 
+import argparse
 import os
 import sys
+from collections.abc import Iterable
 
 from probe.errors import InputError
 from probe.report.load import clean
@@ -28,13 +30,14 @@ _HARDENING_TONE = {"works": "bad", "allowed": "bad", "blocked": "good", "denied"
                    "crashed": "good", "killed": "good"}
 
 
-def tone(word, perspective="jit"):
+def tone(word: object, perspective: str = "jit") -> str:
+    """The colour class of a verdict word ('none' for a word it does not know)."""
     if perspective == "hardening" and word in _HARDENING_TONE:
         return _HARDENING_TONE[word]
     return TONE.get(word, "none")
 
 
-def legend(perspective="jit"):
+def legend(perspective: str = "jit") -> "tuple[str, str]":
     """What the good and bad colours stand for, in the user's point of view."""
     if perspective == "hardening":
         return "blocked / enforced", "works / not enforced"
@@ -51,7 +54,8 @@ _CAPABILITY_PROBES = {
 }
 
 
-def capability_probes(cap):
+def capability_probes(cap: str) -> "tuple[str, ...]":
+    """The probes behind a capability."""
     try:
         from probe.report.build import CAPABILITIES
     except ImportError:
@@ -65,7 +69,7 @@ def capability_probes(cap):
 _CAPABILITY_NAMES = None
 
 
-def capability_names():
+def capability_names() -> frozenset:
     """The capabilities this memprobe knows: the engine's summary lines (the README lists the
     same names under *The report*)."""
     global _CAPABILITY_NAMES
@@ -81,7 +85,7 @@ def capability_names():
     return _CAPABILITY_NAMES
 
 
-def blocked_by(doc, cap):
+def blocked_by(doc: dict, cap: str) -> "list[str]":
     """Mechanisms the report names (confirmed or likely) for the probes behind a capability."""
     probes = doc.get("probes") or {}
     names = []
@@ -90,21 +94,20 @@ def blocked_by(doc, cap):
         if not isinstance(result, dict) or result.get("outcome") not in ("denied", "crashed", "killed"):
             continue
         for item in result.get("attribution") or ():
-            if (isinstance(item, dict) and item.get("confidence") in ("confirmed", "likely")
-                    and isinstance(item.get("mechanism"), str) and item["mechanism"] != "unknown"
-                    and item["mechanism"] not in names):
-                names.append(item["mechanism"])
+            name = _named_mechanism(item)
+            if name is not None and name not in names:
+                names.append(name)
     return names
 
 
-def order_capabilities(names):
+def order_capabilities(names: "list[str]") -> "list[str]":
     """Known capabilities in the engine's order, then the rest as first seen."""
     known = [c for c in CAPABILITY_ORDER if c in names]
     extra = [c for c in names if c not in CAPABILITY_ORDER]
     return known + extra
 
 
-def text(value, limit=200):
+def text(value: object, limit: int = 200) -> str:
     """A document value as one safe line ('' for None)."""
     if value is None:
         return ""
@@ -113,29 +116,13 @@ def text(value, limit=200):
     return clean(value, limit)
 
 
-def probe_detail(result):
+def probe_detail(result: dict) -> str:
     """errno/signal/step of a verdict in a few words."""
-    outcome = result.get("outcome")
     step = result.get("step")
     at = " at %s" % text(step, 40) if step else ""
-    dropped = " (PROT_EXEC silently dropped)" if result.get("exec_dropped") else ""
-    if outcome == "allowed":
-        value = result.get("value")
-        return ("returned %s" % text(value) if value is not None else "mapping made") + dropped
-    if outcome == "denied":
-        name = result.get("errno_name")
-        number = result.get("errno")
-        err = text(name) if name else ("errno %s" % text(number) if number is not None else "refused")
-        if name and number is not None:
-            err += " (%s)" % text(number)
-        return err + at + dropped
-    if outcome in ("crashed", "killed"):
-        return (text(result.get("signal")) or "signal %s" % text(result.get("signal_number"))) + at
-    if outcome == "wrong_result":
-        return "returned %s, expected %s%s" % (text(result.get("value")), text(result.get("expected")), at)
-    if outcome == "timeout":
-        return ("no answer" + at + (": " + text(result.get("detail")) if result.get("detail") else ""))
-    return text(result.get("detail")) or (at.strip())
+    outcome = result.get("outcome")
+    detail = _DETAIL_BY_OUTCOME.get(outcome, _other_detail) if isinstance(outcome, str) else _other_detail
+    return detail(result, at)
 
 
 def _get(mapping, *keys):
@@ -146,7 +133,7 @@ def _get(mapping, *keys):
     return mapping
 
 
-def context_tags(doc):
+def context_tags(doc: dict) -> "list[str]":
     """What the probes ran under that changes results: shown next to the host label."""
     tags = []
     process = doc.get("process") if isinstance(doc.get("process"), dict) else {}
@@ -160,14 +147,13 @@ def context_tags(doc):
         tags.append("seccomp-strict")
     if process.get("read_implies_exec") is True:
         tags.append("read-implies-exec")
-    method = _get(doc, "host", "provenance", "method")
-    if isinstance(method, str) and method != "native":
-        emulator = _get(doc, "host", "provenance", "emulator")
-        tags.append(clean(emulator if isinstance(emulator, str) and emulator else method, 40))
+    emulation = _emulation_tag(doc)
+    if emulation is not None:
+        tags.append(emulation)
     return tags
 
 
-def host_label(doc, tags=None):
+def host_label(doc: dict, tags: "list[str] | None" = None) -> str:
     """os/arch/kernel/host, plus the confinement in brackets: 'linux/x86_64/6.18/vm [mdwe]'."""
     host = doc.get("host") if isinstance(doc.get("host"), dict) else {}
     arch = host.get("arch") or host.get("machine")
@@ -184,12 +170,12 @@ class Palette:
 
     CODES = {"good": "32", "bad": "31", "odd": "33", "none": "2", "bold": "1", "dim": "2"}
 
-    def __init__(self, enabled, perspective="jit"):
+    def __init__(self, enabled: bool, perspective: str = "jit") -> None:
         self.enabled = enabled
         self.perspective = perspective
 
     @classmethod
-    def for_stream(cls, stream, mode="auto", perspective="jit"):
+    def for_stream(cls, stream: object, mode: str = "auto", perspective: str = "jit") -> "Palette":
         if mode == "always":
             return cls(True, perspective)
         if mode == "never":
@@ -201,16 +187,16 @@ class Palette:
         except (AttributeError, ValueError):
             return cls(False, perspective)
 
-    def paint(self, style, value):
+    def paint(self, style: str, value: str) -> str:
         if not self.enabled or not value:
             return value
         return "\033[%sm%s\033[0m" % (self.CODES.get(style, "0"), value)
 
-    def verdict(self, word, shown=None):
+    def verdict(self, word: str, shown: "str | None" = None) -> str:
         return self.paint(tone(word, self.perspective), word if shown is None else shown)
 
 
-def tolerant_stdout():
+def tolerant_stdout() -> None:
     """Never fail on a character the terminal's encoding lacks (a report may hold any text)."""
     try:
         sys.stdout.reconfigure(errors="backslashreplace")
@@ -218,19 +204,19 @@ def tolerant_stdout():
         pass
 
 
-def add_colour_argument(parser):
+def add_colour_argument(parser: "argparse.ArgumentParser") -> None:
     parser.add_argument("--colour", "--color", dest="colour", choices=("auto", "always", "never"),
                         default="auto", help="colour the output: auto (on a terminal, unless NO_COLOR "
                         "is set), always or never")
 
 
-def add_perspective_argument(parser):
+def add_perspective_argument(parser: "argparse.ArgumentParser") -> None:
     parser.add_argument("--perspective", choices=PERSPECTIVES, default="jit",
                         help="whose point of view the colours take: jit (default: a strategy that "
                         "works is green) or hardening (a strategy that is blocked is green)")
 
 
-def write_text(path, content):
+def write_text(path: "str | None", content: "str | Iterable[str]") -> None:
     """Write an output file ('-' or None: stdout); content is a str or an iterable of str."""
     from probe.report import output as _output
 
@@ -240,7 +226,7 @@ def write_text(path, content):
         _output.write_file(path, content)
 
 
-def append_text(path, content):
+def append_text(path: str, content: str) -> None:
     """Append to a file (e.g. $GITHUB_STEP_SUMMARY, which other steps also write)."""
     try:
         with open(path, "a", encoding="utf-8") as stream:
@@ -249,7 +235,7 @@ def append_text(path, content):
         raise InputError("%s: cannot append: %s" % (clean(path), exc.strerror or exc)) from None
 
 
-def clean_tree(value):
+def clean_tree(value: object) -> object:
     """Plain data with every string, keys included, passed through clean() (no length limit).
 
     JSON and YAML would carry a report's ESC, U+202E or U+2028 through, raw or as an
@@ -265,7 +251,7 @@ def clean_tree(value):
     return value
 
 
-def dump_machine(data, fmt):
+def dump_machine(data: object, fmt: str) -> str:
     """YAML or JSON text of plain data (what diff and matrix print for machines), escaped."""
     data = clean_tree(data)
     if fmt == "json":
@@ -277,3 +263,62 @@ def dump_machine(data, fmt):
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     return yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
                      width=100)
+
+
+# One function per outcome: (result, ' at STEP' or '') -> the words after the outcome.
+
+def _dropped(result):
+    return " (PROT_EXEC silently dropped)" if result.get("exec_dropped") else ""
+
+
+def _allowed_detail(result, at):
+    value = result.get("value")
+    return ("returned %s" % text(value) if value is not None else "mapping made") + _dropped(result)
+
+
+def _denied_detail(result, at):
+    name = result.get("errno_name")
+    number = result.get("errno")
+    err = text(name) if name else ("errno %s" % text(number) if number is not None else "refused")
+    if name and number is not None:
+        err += " (%s)" % text(number)
+    return err + at + _dropped(result)
+
+
+def _signal_detail(result, at):
+    return (text(result.get("signal")) or "signal %s" % text(result.get("signal_number"))) + at
+
+
+def _wrong_result_detail(result, at):
+    return "returned %s, expected %s%s" % (text(result.get("value")), text(result.get("expected")), at)
+
+
+def _timeout_detail(result, at):
+    return "no answer" + at + (": " + text(result.get("detail")) if result.get("detail") else "")
+
+
+def _other_detail(result, at):
+    return text(result.get("detail")) or (at.strip())
+
+
+_DETAIL_BY_OUTCOME = {
+    "allowed": _allowed_detail, "denied": _denied_detail, "crashed": _signal_detail, "killed": _signal_detail,
+    "wrong_result": _wrong_result_detail, "timeout": _timeout_detail,
+}
+
+
+def _named_mechanism(item):
+    """The mechanism an attribution item names with some certainty, else None."""
+    if not isinstance(item, dict) or item.get("confidence") not in ("confirmed", "likely"):
+        return None
+    name = item.get("mechanism")
+    return name if isinstance(name, str) and name != "unknown" else None
+
+
+def _emulation_tag(doc):
+    """The emulator (or the method) for a report not made natively, else None."""
+    method = _get(doc, "host", "provenance", "method")
+    if not isinstance(method, str) or method == "native":
+        return None
+    emulator = _get(doc, "host", "provenance", "emulator")
+    return clean(emulator if isinstance(emulator, str) and emulator else method, 40)
