@@ -10,7 +10,6 @@ paused VM) is not counted against the children.
 
 import contextlib
 import errno
-import json
 import os
 import select
 import shlex
@@ -20,6 +19,7 @@ import sys
 import tempfile
 import time
 
+from probe.engine import protocol
 from probe.errors import STOP_SIGNALS, HostError
 from probe.platform import impl
 
@@ -280,14 +280,10 @@ class Watch:
     def result(self):
         duration = round((time.perf_counter() - self.started) * 1000, 3)
         self.release()
-        messages = []
-        for line in b"".join(self.chunks).splitlines():
-            try:
-                messages.append(json.loads(line))
-            except ValueError:
-                pass  # a line cut by a crash: the steps before it still count
+        messages, problem = protocol.decode(b"".join(self.chunks))
         return {"messages": messages, "status": self.status, "timed_out": self.timed_out,
-                "stderr": self.err.decode("utf-8", "replace").strip(), "duration_ms": duration}
+                "stderr": self.err.decode("utf-8", "replace").strip(), "duration_ms": duration,
+                "protocol_error": problem}
 
 
 class Clock:
@@ -316,13 +312,18 @@ def wait_any(watches, clock=None):
             w.poll(now)
         if any(w.status is not None for w in watches):
             return
-        owner = {fd: w for w in watches for fd in w.fds()}
-        wait = min(w.deadline for w in watches) - now
-        if any(not w.open and w.pidfd is None for w in watches):
-            wait = min(wait, 0.001)       # polling waitpid: no handle to sleep on
-        wait = max(wait, 0)
-        clock.waiting(wait)
-        ready, _, _ = select.select(list(owner), [], [], wait)
-        clock.woke(watches)
-        for fd in ready:
-            owner[fd].on_ready(fd)
+        _wait_for_news(watches, clock, now)
+
+
+def _wait_for_news(watches, clock, now):
+    """Sleep until a pipe or an exit handle of a watch is ready, or the first deadline."""
+    owner = {fd: w for w in watches for fd in w.fds()}
+    wait = min(w.deadline for w in watches) - now
+    if any(not w.open and w.pidfd is None for w in watches):
+        wait = min(wait, 0.001)       # polling waitpid: no handle to sleep on
+    wait = max(wait, 0)
+    clock.waiting(wait)
+    ready, _, _ = select.select(list(owner), [], [], wait)
+    clock.woke(watches)
+    for fd in ready:
+        owner[fd].on_ready(fd)

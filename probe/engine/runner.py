@@ -3,15 +3,14 @@
 A crash, a kill or a hang of one probe is a result, never a failure of the run.
 """
 
-import errno
 import os
 import shutil
-import signal
 import sys
 import tempfile
 
 from probe.engine import arch as _arch
 from probe.engine import children as _children
+from probe.engine.classify import classify, skipped
 from probe.engine import probes as _probes
 from probe.errors import HostError, UsageError
 from probe.platform import impl
@@ -103,98 +102,6 @@ def _run_tmpdir():
         return tempfile.mkdtemp(prefix="memprobe-run-")
     except OSError:
         return None
-
-
-def signal_name(num):
-    try:
-        return signal.Signals(num).name
-    except ValueError:
-        return "SIG%d" % num
-
-
-def classify(probe, raw, timeout):
-    """Turn a child's exit status, messages and last step into a verdict dict."""
-    steps, final, dropped = [], None, None
-    for msg in raw["messages"]:
-        if "step" in msg:
-            steps.append({"name": msg["step"]})
-        elif "perms" in msg and steps:
-            steps[-1]["perms"] = msg["perms"]
-            if msg.get("x_missing") and dropped is None:
-                dropped = steps[-1]
-        elif "perms_unavailable" in msg and steps:
-            steps[-1]["perms_unavailable"] = msg["perms_unavailable"]
-        elif "live_code" not in msg:   # how repatch_rx / patch_rwx made live code: see `out`
-            final = msg
-    last = steps[-1]["name"] if steps else None
-    out = {"outcome": None, "step": last, "errno": None, "errno_name": None, "signal": None,
-           "signal_number": None, "value": None, "expected": probe.expected,
-           "exec_dropped": False, "duration_ms": raw["duration_ms"], "detail": None, "steps": steps,
-           **{"live_code": m["live_code"] for m in raw["messages"] if "live_code" in m}}
-    status = raw["status"]
-    at = " at step %s" % last if last else ""
-    if raw["timed_out"]:
-        out["outcome"] = "timeout"
-        out["detail"] = "no result within %gs%s; the probe was killed" % (timeout, at)
-        return out
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        name = signal_name(sig)
-        out.update(signal=name, signal_number=sig)
-        if dropped is not None:
-            # The kernel said yes, the maps showed no X, and running the code faulted:
-            # PROT_EXEC was silently dropped at that step (HardenedBSD PAGEEXEC).
-            out.update(outcome="denied", exec_dropped=True, step=dropped["name"])
-            out["detail"] = ("%s succeeded but the mapping is %s: PROT_EXEC was silently dropped; "
-                             "calling the code then died of %s" % (dropped["name"], dropped["perms"], name))
-            return out
-        out["outcome"] = "killed" if sig == signal.SIGKILL else "crashed"
-        out["detail"] = "terminated by %s (%s)%s" % (name, signal.strsignal(sig) if hasattr(
-            signal, "strsignal") else name, at)
-        return out
-    if final is None:
-        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
-        out["outcome"] = "error"
-        out["detail"] = "worker exited with status %s without a result%s%s" % (
-            code, at, (": " + raw["stderr"].splitlines()[-1]) if raw["stderr"] else "")
-        return out
-    if "result" in final:
-        value = final["result"].get("value")
-        out["value"] = value
-        notes = "; ".join(final["result"].get("notes") or [])
-        if probe.expected is None or value == probe.expected:
-            out["outcome"] = "allowed"
-            if probe.expected is None:
-                perms = next((s["perms"] for s in reversed(steps) if "perms" in s), None)
-                out["detail"] = "succeeded" + (" (mapping is %s)" % perms if perms else "")
-            else:
-                out["detail"] = "the code ran and returned %r" % value
-        else:
-            out["outcome"] = "wrong_result"
-            out["detail"] = "the code ran but returned %r, expected %r%s" % (value, probe.expected, at)
-        if notes:
-            out["detail"] += "; " + notes
-        if dropped is not None:
-            out["detail"] += ("; the maps showed %s after %s, yet the code ran: this maps source "
-                              "does not show X here" % (dropped["perms"], dropped["name"]))
-    elif "denied" in final:
-        num = final["denied"]["errno"]
-        name = errno.errorcode.get(num, "E%d" % num)
-        out.update(outcome="denied", errno=num, errno_name=name)
-        out["detail"] = "%s refused: %s (%s)" % (last or "a call", name, os.strerror(num))
-    elif "dropped" in final:
-        out.update(outcome="denied", exec_dropped=True, detail=final["dropped"]["detail"])
-    elif "skipped" in final:
-        out.update(outcome="skipped", detail=final["skipped"])
-    else:
-        out.update(outcome="error", detail=str(final.get("error", final)))
-    return out
-
-
-def skipped(probe, reason):
-    return {"outcome": "skipped", "step": None, "errno": None, "errno_name": None, "signal": None,
-            "signal_number": None, "value": None, "expected": probe.expected,
-            "exec_dropped": False, "duration_ms": 0.0, "detail": reason, "steps": []}
 
 
 def select_probes(only=None):
