@@ -6,6 +6,7 @@ Pure functions of the report dict.
 """
 
 from probe.mechanisms import MECHANISMS, sigkill_is_pax
+from probe.vocab import outcome_state
 
 FIX_HINTS = {
     "mdwe": "start the program without PR_SET_MDWE / MemoryDenyWriteExecute= (it cannot be undone in-process)",
@@ -45,12 +46,8 @@ STRATEGIES = [
 def _verdict(result, pax_kills):
     if not isinstance(result, dict):
         return "unknown"
-    outcome = result.get("outcome")
-    if outcome == "allowed":
-        return "works"
-    if outcome in ("denied", "crashed") or (outcome == "killed" and pax_kills):
-        return "blocked"
-    return "unknown"      # an outside SIGKILL (the OOM killer) says nothing of the strategy
+    # An outside SIGKILL (the OOM killer) says nothing of the strategy.
+    return outcome_state(result.get("outcome"), pax_kills)
 
 
 def _mechs(result):

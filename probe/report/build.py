@@ -11,7 +11,7 @@ from probe import __version__
 from probe.vocab import SCHEMA_VERSION
 from probe.platform import libc as _libc
 from probe.platform import OS_NAME, impl
-from probe.attribution.summary import CAPABILITIES, summarise  # noqa: F401 - re-exported
+from probe.attribution.summary import summarise  # noqa: F401 - re-exported
 
 
 def utc_now():
