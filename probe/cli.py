@@ -66,21 +66,10 @@ def _build_parser(only=None):
             kwargs["description"] = helptext
         cmd = sub.add_parser(name, **kwargs)
         if only is None or name == only:
-            module = _load(modname)
-            if module is not None:
-                module.add_arguments(cmd)
-                cmd.set_defaults(_module=module)
+            module = importlib.import_module(modname)
+            module.add_arguments(cmd)
+            cmd.set_defaults(_module=module)
     return parser
-
-
-def _load(modname):
-    try:
-        return importlib.import_module(modname)
-    except ImportError as exc:
-        if exc.name and (modname + ".").startswith(exc.name + "."):
-            # a command not built into this copy: leave it without arguments
-            return None
-        raise
 
 
 def _on_stop_signal(signum, frame):
