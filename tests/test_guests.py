@@ -234,6 +234,16 @@ def test_like_unit_of_a_missing_unit_is_one_line_and_exit_1(boots, name):
                                                "LoadState=not-found)")
 
 
+@pytest.mark.parametrize("name", ["bookworm", "trixie"])
+def test_systemd_run_finds_a_bare_command_only_on_the_callers_path(boots, name):
+    # What the README says about a virtualenv install: name it by its absolute path.
+    b = boots(name)
+    assert b.text("path-bare.rc") != "0"
+    assert "Failed to find executable memprobe-in-venv" in b.text("path-bare.err")
+    assert b.text("path-absolute.rc") == "0"
+    assert "flip_rw_rx" in b.text("path-absolute.out")
+
+
 # --- vm.memfd_noexec=2, a real sysctl ---------------------------------------------------
 
 def test_memfd_noexec_2_is_detected_and_leaves_memfd_double_mapping_working(boots):

@@ -39,7 +39,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from debian_archive import (  # noqa: E402  (tools/debian_archive.py, shared by the rigs)
-    APT_TIMEOUT, KEYRING, RETRIES, RigError, du, log, parse_sources, run)
+    KEYRING, RETRIES, RigError, du, log, run)
 from debian_archive import host_mirror as _host_mirror  # noqa: E402
 PROJECT = os.path.dirname(os.path.dirname(HERE))
 RIG_VERSION = 3        # bump when the layout of a root changes: roots are rebuilt
@@ -108,6 +108,11 @@ TARGETS = {t.name: t for t in [
 ]}
 FOREIGN = ["arm64", "armhf", "riscv64", "ppc64el", "s390x", "mips64el", "mipsel", "loong64", "i386"]
 NATIVE_DEBIAN = ["amd64-trixie", "amd64-sid"]
+
+
+def host_mirror(root="/"):
+    """URI of the Debian archive the host's apt uses (MEMPROBE_CROSS_MIRROR overrides)."""
+    return _host_mirror("MEMPROBE_CROSS_MIRROR", root)
 
 
 # --- running things ------------------------------------------------------------------

@@ -130,8 +130,18 @@ def like_unit_steps():
             'memprobe run --like-unit memprobe-no-such.service --output -']
 
 
+def path_lookup_steps():
+    """How systemd-run finds a command outside the caller's PATH (a virtualenv's memprobe)."""
+    run = "systemd-run --wait --pipe --collect --quiet"
+    return ["mkdir -p /opt/venv/bin && cp /usr/local/bin/memprobe /opt/venv/bin/memprobe-in-venv",
+            "%s memprobe-in-venv list > out/path-bare.out 2> out/path-bare.err; "
+            "echo $? > out/path-bare.rc" % run,
+            "%s /opt/venv/bin/memprobe-in-venv list > out/path-absolute.out 2> out/path-absolute.err; "
+            "echo $? > out/path-absolute.rc" % run]
+
+
 SYSTEMD_LINES = ([plain_step(), unit_step("mdwe", MDWE), unit_step("hardened", HARDENED)]
-                 + like_unit_steps())
+                 + like_unit_steps() + path_lookup_steps())
 SYSTEMD_FILES = {"demo.service": DEMO_UNIT}
 
 BOOTS = {b.name: b for b in [
