@@ -165,7 +165,7 @@ def detect_name(machine: "str | None", pointer_bits: int, byteorder: str, elf_ab
     return None
 
 
-def elf_abi_version(path=None):
+def elf_abi_version(path: "str | None" = None) -> "int | None":
     """e_flags & 3 of an ELF file (ppc64: 2 = ELFv2, 0/1 = ELFv1), or None."""
     path = path or sys.executable
     try:

@@ -42,18 +42,18 @@ _OUT_OF_RESOURCES = (errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE)
 _HELD_FDS = set()
 
 
-def isolated_args(path_entries):
+def isolated_args(path_entries: list) -> list:
     """Interpreter arguments that start memprobe's CLI isolated from the current directory
     and the environment's PYTHON* variables; the CLI's own arguments follow."""
     return ["-I", "-c", BOOTSTRAP, os.pathsep.join(path_entries)]
 
 
-def package_parent():
+def package_parent() -> str:
     """The directory that holds the `probe` package."""
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def import_path():
+def import_path() -> list:
     """Where memprobe and what it imports live, for an isolated interpreter: this sys.path
     without the current directory (unless memprobe itself lives there)."""
     here = os.path.realpath(os.getcwd())
@@ -62,7 +62,7 @@ def import_path():
                      and os.path.realpath(p) not in (here, home)]
 
 
-def worker_command():
+def worker_command() -> list:
     """How to start a fresh interpreter running memprobe's worker.
 
     Under qemu-user the guest cannot exec sys.executable itself; a rig says how to
@@ -126,7 +126,7 @@ def _become_child(tmpdir):
         tempfile.tempdir = tmpdir
 
 
-def start_fork(task, arch_name, tmpdir=None):
+def start_fork(task: str, arch_name: "str | None", tmpdir: "str | None" = None) -> "Child":
     """Fork a child running `task`; call it with signals_blocked(), held until the child
     is recorded where whatever ends the run will find it."""
     rfd, wfd = _pipe()
@@ -147,7 +147,7 @@ def start_fork(task, arch_name, tmpdir=None):
     return Child(pid, rfd)
 
 
-def start_spawn(task, arch_name, tmpdir=None):
+def start_spawn(task: str, arch_name: "str | None", tmpdir: "str | None" = None) -> "Child":
     """Start a fresh interpreter running `task` (as start_fork, with signals_blocked():
     the worker inherits the mask and unblocks them first thing)."""
     rfd, wfd = _pipe()
@@ -186,7 +186,7 @@ def _pidfd(pid):
     return fd
 
 
-def kill(pid):
+def kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -211,10 +211,10 @@ class Watch:
             self.abandon()
             raise
 
-    def fds(self):
+    def fds(self) -> list:
         return self.open + ([self.pidfd] if self.pidfd is not None else [])
 
-    def on_ready(self, fd):
+    def on_ready(self, fd: int) -> None:
         if fd == self.pidfd:
             self.exited = True
             return
@@ -226,7 +226,7 @@ class Watch:
         else:
             self.err = (self.err + data)[-STDERR_KEEP:]
 
-    def drain(self):
+    def drain(self) -> None:
         """Read whatever the child has written so far, without waiting."""
         while self.open:
             ready, _, _ = select.select(self.open, [], [], 0)
@@ -235,7 +235,7 @@ class Watch:
             for fd in ready:
                 self.on_ready(fd)
 
-    def poll(self, now):
+    def poll(self, now: float) -> None:
         """Collect an exit that has happened; past the deadline, kill only a child that is
         still running once everything it wrote and its exit status are in."""
         if self.status is not None:
@@ -257,7 +257,7 @@ class Watch:
             self.status = os.waitpid(self.child.pid, 0)[1]
             self.drain()
 
-    def abandon(self):
+    def abandon(self) -> None:
         """Kill and reap the child (if still unreaped) and release its descriptors."""
         if self.status is None:
             kill(self.child.pid)
@@ -267,7 +267,7 @@ class Watch:
                 pass
         self.release()
 
-    def release(self):
+    def release(self) -> None:
         for fd in (getattr(self, "pidfd", None), self.child.rfd):
             _close_held(fd)
         self.pidfd = None
@@ -277,7 +277,7 @@ class Watch:
             self.child.popen.stderr.close()
             self.child.popen.returncode = 0  # reaped by us; keep Popen.__del__ quiet
 
-    def result(self):
+    def result(self) -> dict:
         duration = round((time.perf_counter() - self.started) * 1000, 3)
         self.release()
         messages, problem = protocol.decode(b"".join(self.chunks))
@@ -293,17 +293,17 @@ class Clock:
     def __init__(self):
         self.expected_wake = None
 
-    def waiting(self, seconds):
+    def waiting(self, seconds: float) -> None:
         self.expected_wake = time.monotonic() + seconds
 
-    def woke(self, watches):
+    def woke(self, watches: list) -> None:
         late = time.monotonic() - self.expected_wake
         if late > PAUSE_SLACK:
             for w in watches:
                 w.deadline += late
 
 
-def wait_any(watches, clock=None):
+def wait_any(watches: list, clock: "Clock | None" = None) -> None:
     """Drive the watches until at least one has an exit status."""
     clock = clock or Clock()
     while True:

@@ -51,7 +51,7 @@ def register(cls):
     return cls
 
 
-def by_id():
+def by_id() -> dict:
     return {p.id: p for p in REGISTRY}
 
 
@@ -354,7 +354,7 @@ class ReadImpliesExec(Probe):
 FLIP_CYCLES = 500   # about 2 ms on x86_64; 2,000 would cost a run four times that (README says 500)
 
 
-def measure_flip_cycle(ctx):
+def measure_flip_cycle(ctx: Context) -> dict:
     """Median cost of one RW->RX->RW mprotect cycle, in ns."""
     import time
     addr = ctx.anon(SETUP, "mmap_rw", RW)

@@ -21,7 +21,7 @@ MAX_TIMEOUT = _children.MAX_TIMEOUT
 FLIP_TASK = "measure:flip_cycle"
 
 
-def detect_arch(arm_mode="arm"):
+def detect_arch(arm_mode: str = "arm") -> "str | None":
     import platform
     import struct
     bits = struct.calcsize("P") * 8
@@ -30,7 +30,7 @@ def detect_arch(arm_mode="arm"):
     return _arch.detect_name(machine, bits, sys.byteorder, abi, arm_mode)
 
 
-def watch(child, timeout):
+def watch(child: _children.Child, timeout: float) -> dict:
     """Read one started child's messages until EOF or the deadline, reap it: the raw facts."""
     return _follow(lambda: child, timeout)
 
@@ -59,12 +59,13 @@ def _start(task, arch_name, isolation, tmpdir=None):
         raise HostError("cannot start a process for %s: %s" % (task, exc.strerror or exc)) from None
 
 
-def run_task(task, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT):
+def run_task(task: str, arch_name: "str | None", isolation: str = "fork", timeout: float = DEFAULT_TIMEOUT) -> dict:
     """Run one probe or measurement in its own process; the raw facts, unclassified."""
     return _follow(lambda: _start(task, arch_name, isolation), timeout)
 
 
-def run_tasks(tasks, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT, jobs=1, done=None):
+def run_tasks(tasks: list, arch_name: "str | None", isolation: str = "fork", timeout: float = DEFAULT_TIMEOUT,
+              jobs: int = 1, done=None) -> dict:
     """Run tasks, each in its own process, at most `jobs` at a time: {task: raw facts}.
     Probes share nothing, so running two at once changes no verdict, only the wall time.
 
@@ -104,7 +105,7 @@ def _run_tmpdir():
         return None
 
 
-def select_probes(only=None):
+def select_probes(only: "list | None" = None) -> list:
     registry = _probes.by_id()
     if not only:
         return list(_probes.REGISTRY)
@@ -114,12 +115,12 @@ def select_probes(only=None):
     return [p for p in _probes.REGISTRY if p.id in only]
 
 
-def default_jobs():
+def default_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
-def run_all(only=None, isolation="fork", timeout=DEFAULT_TIMEOUT, arm_mode="arm", progress=None,
-            jobs=None):
+def run_all(only: "list | None" = None, isolation: str = "fork", timeout: float = DEFAULT_TIMEOUT,
+            arm_mode: str = "arm", progress=None, jobs: "int | None" = None) -> tuple:
     """Run the selected probes, each isolated. -> (arch_name, {id: verdict}, measurements)"""
     if isolation not in ISOLATIONS:
         raise UsageError("--isolation must be one of %s" % ", ".join(ISOLATIONS))
@@ -185,7 +186,7 @@ def _check_spawn_started(isolation, raw):
                            if raw["stderr"] else ""))
 
 
-def measure_flip(arch_name, results, isolation, timeout):
+def measure_flip(arch_name: "str | None", results: dict, isolation: str, timeout: float) -> dict:
     flip = results.get("flip_rw_rx")
     if flip is None or flip["outcome"] != "allowed":
         why = "flip_rw_rx was not run" if flip is None else "flip_rw_rx is %s" % flip["outcome"]

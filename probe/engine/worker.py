@@ -43,7 +43,7 @@ def _setup():
         signal.pthread_sigmask(signal.SIG_UNBLOCK, EXPECTED_SIGNALS)
 
 
-def child_main(task, fd, arch_name):
+def child_main(task: str, fd: int, arch_name: "str | None") -> None:
     """Run `task` (a probe id or `measure:flip_cycle`) and exit; never returns."""
     version = int(os.environ.get(PROTOCOL_ENV) or protocol.VERSION)
 
