@@ -23,7 +23,7 @@ class Arch:
         self.call_kind = call          # direct | thumb | descriptor
         self.note = note
 
-    def code(self, value=23):
+    def code(self, value: int = 23) -> bytes:
         """The bytes of a function returning `value` (0..255 fits every encoding)."""
         if not 0 <= value < 256:
             raise ValueError("immediate out of range")
@@ -204,7 +204,7 @@ class Callable:
         return self._fn()
 
 
-def make_descriptor(entry, toc=0, env=0):
+def make_descriptor(entry: int, toc: int = 0, env: int = 0) -> "ctypes.Array":
     """An ELFv1 function descriptor {entry, toc, env}: three native-endian pointers."""
     return (ctypes.c_uint64 * 3)(entry, toc, env)
 
@@ -214,7 +214,7 @@ def make_descriptor(entry, toc=0, env=0):
 _flushers = {}
 
 
-def flush_icache(arch, addr, size):
+def flush_icache(arch: Arch, addr: int, size: int) -> str:
     """Make the instruction cache see bytes just written at addr; returns the method used."""
     method = arch.flush_method
     if method == "none":

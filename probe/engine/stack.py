@@ -17,7 +17,7 @@ AT_RANDOM = 25            # auxv: 16 random bytes the kernel puts on the initial
 WALK_LIMIT = 1 << 30      # bytes: a stack mapping is never this large
 
 
-def stack_page(ctx):
+def stack_page(ctx) -> int:
     """The address of a page low in the stack mapping; NotImplementedError where none can be found."""
     maps = ctx.impl.maps_snapshot()
     if maps is None:
