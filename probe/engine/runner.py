@@ -78,10 +78,7 @@ def run_tasks(tasks: list, arch_name: "str | None", isolation: str = "fork", tim
     try:
         while pending or running:
             while pending and len(running) < jobs:
-                task = pending.pop(0)
-                with _children.signals_blocked():   # see _follow
-                    running.append((task, _children.Watch(
-                        _start(task, arch_name, isolation, tmpdir), timeout)))
+                _start_watched(running, pending.pop(0), arch_name, isolation, timeout, tmpdir)
             _children.wait_any([w for _, w in running], clock)
             for task, w in [r for r in running if r[1].status is not None]:
                 running.remove((task, w))
@@ -89,11 +86,22 @@ def run_tasks(tasks: list, arch_name: "str | None", isolation: str = "fork", tim
                 if done:
                     done(task, results[task])
     finally:
-        for _, w in running:
-            w.abandon()
-        if tmpdir:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+        _end_run(running, tmpdir)
     return results
+
+
+def _start_watched(running, task, arch_name, isolation, timeout, tmpdir):
+    """Start a task and record it in `running` before any stop signal can end the run."""
+    with _children.signals_blocked():   # see _follow
+        running.append((task, _children.Watch(_start(task, arch_name, isolation, tmpdir), timeout)))
+
+
+def _end_run(running, tmpdir):
+    """No child outlives the run, nor do its temporary files."""
+    for _, w in running:
+        w.abandon()
+    if tmpdir:
+        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def _run_tmpdir():
