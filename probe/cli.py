@@ -12,6 +12,7 @@ import sys
 import threading
 
 from probe import __version__
+from probe.commands import _exit_codes
 from probe.errors import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_SIGNAL_BASE, EXIT_USAGE,
                           STOP_SIGNALS, MemprobeError, Terminated)
 
@@ -26,21 +27,11 @@ COMMANDS = {
     "validate": ("probe.commands.validate", "check reports against the report schema"),
     "redact": ("probe.commands.redact", "a copy of a report without host name, user names and private paths"),
     "capture-fixture": ("probe.commands.capture_fixture", "copy this host's policy sources into a fixture tree"),
+    "report": ("probe.commands.report", "print a report as Markdown for a bug tracker (--for-issue)"),
+    "completion": ("probe.commands.completion", "print a shell completion script (bash, zsh, fish)"),
     # Internal: the parent re-runs the CLI as an isolated worker (--isolation spawn).
     "_worker": ("probe.commands.worker", argparse.SUPPRESS),
 }
-
-EPILOG = """\
-exit codes:
-  0   success (run: a report was written, whatever the verdicts)
-  1   usage or input error (bad arguments, unreadable or invalid report, an output
-      file or stdout that cannot be written completely)
-  2   diff: the reports differ; check: some expectation does not hold
-  3   check: some expectation could not be decided (skipped/unknown)
-  70  internal error in memprobe (set MEMPROBE_DEBUG=1 for a traceback)
-  129 ended by SIGHUP, 130 by SIGINT (Ctrl-C), 143 by SIGTERM (128 + the signal)
-"""
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse that exits with our usage code and a one-line message."""
@@ -54,13 +45,13 @@ def _build_parser(only=None):
         prog="memprobe",
         description="Probe which code-loading strategies this host allows (NX, W^X, RWX, "
         "double mapping) and which mechanism blocks the others.",
-        epilog=EPILOG,
+        epilog=_exit_codes.epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version="memprobe %s" % __version__)
+    parser.add_argument("-V", "--version", action="version", version="memprobe %s" % __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (modname, helptext) in COMMANDS.items():
-        kwargs = {"epilog": EPILOG, "formatter_class": argparse.RawDescriptionHelpFormatter}
+        kwargs = {"epilog": _exit_codes.epilog(name), "formatter_class": argparse.RawDescriptionHelpFormatter}
         if helptext is not argparse.SUPPRESS:
             kwargs["help"] = helptext
             kwargs["description"] = helptext
@@ -146,6 +137,11 @@ def _main(argv):
         _output.silence_stdout()
         return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a line
+        if isinstance(exc, ImportError) and exc.name == "yaml":
+            # An install without its dependency (a bare copy, a venv made by hand).
+            sys.stderr.write("memprobe: error: PyYAML is not installed for %s: pip install PyYAML\n"
+                             % sys.executable)
+            return EXIT_USAGE
         if os.environ.get("MEMPROBE_DEBUG"):
             raise
         sys.stderr.write("memprobe: internal error: %s: %s (set MEMPROBE_DEBUG=1 for a traceback)\n"

@@ -158,9 +158,13 @@ def test_kernel_5_10_reads_unsupported_and_absent_and_systemd_falls_back_to_secc
 
 # --- SELinux enforcing, Debian's reference policy ------------------------------------
 
-@pytest.mark.parametrize("step,domain", [("selinux-initrc-off", "initrc_t"),
-                                         ("selinux-unconfined-off", "unconfined_t")])
-def test_selinux_execmem_denied_is_attributed_with_debians_boolean(boots, step, domain):
+# Where flipping is refused, the repatching probes map their live code from a memfd. Whether
+# that code may be made executable again after a write is SELinux's execmod permission on the
+# memfd's type, which the policy grants to initrc_t and refuses to unconfined_t.
+@pytest.mark.parametrize("step,domain,repatch", [
+    ("selinux-initrc-off", "initrc_t", ("allowed", None)),
+    ("selinux-unconfined-off", "unconfined_t", ("denied", "EACCES"))])
+def test_selinux_execmem_denied_is_attributed_with_debians_boolean(boots, step, domain, repatch):
     b = boots("bookworm-selinux")
     assert b.text("selinux") == "Enforcing"
     rep = b.report(step)
@@ -170,9 +174,16 @@ def test_selinux_execmem_denied_is_attributed_with_debians_boolean(boots, step, 
     assert outcome(rep, "map_rx") == ("denied", "EACCES")
     assert mechanisms(rep, "map_rx") == [("selinux-execmem", "confirmed")]
     assert "the allow_execmem boolean is off" in evidence(rep, "map_rx")
-    for pid in ("flip_rw_rx", "map_rwx", "repatch_rx", "patch_rwx"):
+    for pid in ("flip_rw_rx", "map_rwx", "patch_rwx"):
         assert outcome(rep, pid) == ("denied", "EACCES"), pid
         assert ("selinux-execmem", "confirmed") in mechanisms(rep, pid), pid
+    assert rep["probes"]["repatch_rx"]["live_code"] == "memfd"
+    assert outcome(rep, "repatch_rx") == repatch
+    if repatch[0] == "denied":
+        assert rep["probes"]["repatch_rx"]["step"] == "mprotect_rx_again"
+        assert mechanisms(rep, "repatch_rx")[0][0] == "selinux-execmod"
+    assert outcome(rep, "patch_file_text") == ("denied", "EACCES")
+    assert mechanisms(rep, "patch_file_text")[0][0] == "selinux-execmod"
     assert rep["strategies"]["dual_mapping"]["variants"]["memfd"] == "works"
     assert rep["recommendation"].startswith("Use double mapping through memfd_create")
 

@@ -59,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also append a Markdown table to $GITHUB_STEP_SUMMARY")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only expectations that do not hold")
     _render.add_colour_argument(parser)
+    _render.add_perspective_argument(parser)
 
 
 _RUN_ONLY = (("save", None), ("isolation", "fork"), ("timeout", 10.0), ("only", None), ("jobs", None),
@@ -78,9 +79,9 @@ def _check_usage(args):
 
 
 def _run_report(args):
-    from probe.report.collect import collect
+    from probe.commands import _terminal
 
-    return collect(args.only, args.isolation, args.timeout, jobs=args.jobs)
+    return _terminal.collect(args)   # with progress when stderr is a terminal
 
 
 def _probe_this_host(args, failures):
@@ -152,6 +153,6 @@ def _write_outputs(args, expectations, results, report, name, status, failures):
     if args.format == "json":
         text = _check_output.render_json(results, report, name, status, expectations, found_sections)
     else:
-        palette = _render.Palette.for_stream(sys.stdout, args.colour)
+        palette = _render.Palette.for_stream(sys.stdout, args.colour, args.perspective)
         text = render(results, report, name, palette, args.quiet, found_sections)
     _output.write_stdout(text)

@@ -54,6 +54,8 @@ def add_arguments(parser):
     parser.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
                         help="worker processes (default: one per CPU; 1: read in this process)")
     parser.add_argument("--title", default="memprobe matrix", help="heading of the HTML page and step summary")
+    from probe.render.text import add_perspective_argument
+    add_perspective_argument(parser)
 
 
 # --------------------------------------------------------------------------- reading
@@ -340,15 +342,16 @@ def main(args):
     if not rows:
         raise InputError("no usable report among %d file%s" % (len(skipped), "" if len(skipped) == 1 else "s"))
     if args.format == "markdown":
-        text = render_markdown(rows, capabilities, skipped)
+        text = render_markdown(rows, capabilities, skipped, perspective=args.perspective)
     elif args.format == "csv":
         text = render_csv(rows, capabilities, skipped)
     elif args.format == "json":
         text = iter_json(rows, capabilities, skipped, notes)
     else:
-        text = render_html(rows, capabilities, skipped, args.title)
+        text = render_html(rows, capabilities, skipped, args.title, args.perspective)
     _render.write_text(args.output, text)
     if args.github_summary:
         _render.append_text(os.environ["GITHUB_STEP_SUMMARY"],
-                            render_markdown(rows, capabilities, skipped, title=args.title) + "\n")
+                            render_markdown(rows, capabilities, skipped, title=args.title,
+                                            perspective=args.perspective) + "\n")
     return EXIT_OK

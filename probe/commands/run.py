@@ -3,9 +3,10 @@
 import os
 import sys
 
+from probe.commands import _terminal
 from probe.commands._options import add_probe_arguments, via_unmarked_copy
 from probe.errors import OutputError
-from probe.report.collect import UNMARKED_ENV, collect
+from probe.report.collect import UNMARKED_ENV
 
 
 
@@ -25,6 +26,8 @@ def add_arguments(parser):
                              "private mount points and non-root uids from the report (see `memprobe redact`)")
     parser.add_argument("--like-unit", metavar="UNIT",
                         help="run the probes in a transient systemd unit with UNIT's sandbox properties")
+    from probe.render.text import add_perspective_argument
+    add_perspective_argument(parser)
 
 
 def _default_path(report, fmt, only):
@@ -55,12 +58,14 @@ def main(args):
         from probe.engine import like_unit as _like_unit
         report = _like_unit.collect(args)
     else:
-        report = collect(args.only, args.isolation, args.timeout, args.arm_mode, jobs=args.jobs)
+        report = _terminal.collect(args)
     if args.redact:
         report = _redact.redact_report(report, key=redaction_key)
     text = _report.dumps(report, fmt)
-    failures = _write_files(args, report, text, fmt)
-    if not args.quiet:   # even when a file failed: the probing work must not be lost
+    failures, written = _write_files(args, report, text, fmt)
+    if not args.quiet and _terminal.wants_summary(args.output, written):
+        _output.write_stdout(_terminal.summary(report, written, args.perspective))
+    elif not args.quiet:   # even when a file failed: the probing work must not be lost
         if not _output.stdout_takes_utf8():
             text = _report.dumps(report, fmt, ascii_only=True)
         _output.write_stdout(text)
@@ -69,13 +74,15 @@ def main(args):
 
 
 def _write_files(args, report, text, fmt):
-    """Write the report file and the JUnit file; the OutputErrors of those that failed."""
+    """Write the report file and the JUnit file: (the OutputErrors of those that failed,
+    the report file's path or None when none was written)."""
     from probe.report import output as _output
-    failures = []
+    failures, written = [], None
     if args.output != "-":
         path = args.output or _default_path(report, fmt, args.only)
         try:
             _output.write_file(path, text)
+            written = path
             sys.stderr.write("memprobe: report written to %s\n" % _output.display(path))
         except OutputError as exc:
             failures.append(exc)
@@ -85,4 +92,4 @@ def _write_files(args, report, text, fmt):
             _output.write_file(args.junit, _junit.run_junit(report))
         except OutputError as exc:
             failures.append(exc)
-    return failures
+    return failures, written

@@ -12,6 +12,7 @@ _MAX_GENERIC_LINES = 200
 def add_arguments(parser):
     parser.add_argument("report", metavar="REPORT", help="report file (YAML or JSON; '-' for stdin)")
     _render.add_colour_argument(parser)
+    _render.add_perspective_argument(parser)
 
 
 def main(args):
@@ -19,7 +20,7 @@ def main(args):
     from probe.report.load import load_report
 
     doc = load_report(args.report)
-    palette = _render.Palette.for_stream(sys.stdout, args.colour)
+    palette = _render.Palette.for_stream(sys.stdout, args.colour, args.perspective)
     name = "<stdin>" if args.report == "-" else args.report
     _output.write_stdout(render(doc, palette, name))
     return 0

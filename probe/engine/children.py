@@ -303,8 +303,9 @@ class Clock:
                 w.deadline += late
 
 
-def wait_any(watches: list, clock: "Clock | None" = None) -> None:
-    """Drive the watches until at least one has an exit status."""
+def wait_any(watches: list, clock: "Clock | None" = None, tick=None, tick_every: float = 1.0) -> None:
+    """Drive the watches until at least one has an exit status; tick(), if given, is
+    called at least every tick_every seconds meanwhile (a progress display's refresh)."""
     clock = clock or Clock()
     while True:
         now = time.monotonic()
@@ -312,18 +313,22 @@ def wait_any(watches: list, clock: "Clock | None" = None) -> None:
             w.poll(now)
         if any(w.status is not None for w in watches):
             return
-        _wait_for_news(watches, clock, now)
+        ready, owner = _wait_for_news(watches, clock, now, tick_every if tick is not None else None)
+        if tick is not None:
+            tick()
+        for fd in ready:
+            owner[fd].on_ready(fd)
 
 
-def _wait_for_news(watches, clock, now):
-    """Sleep until a pipe or an exit handle of a watch is ready, or the first deadline."""
+def _wait_for_news(watches, clock, now, most=None):
+    """Sleep until a pipe or an exit handle of a watch is ready, or the first deadline
+    (or `most` seconds, where given): (the ready descriptors, their watches)."""
     owner = {fd: w for w in watches for fd in w.fds()}
     wait = min(w.deadline for w in watches) - now
     if any(not w.open and w.pidfd is None for w in watches):
         wait = min(wait, 0.001)       # polling waitpid: no handle to sleep on
-    wait = max(wait, 0)
+    wait = max(wait, 0) if most is None else min(max(wait, 0), most)
     clock.waiting(wait)
     ready, _, _ = select.select(list(owner), [], [], wait)
     clock.woke(watches)
-    for fd in ready:
-        owner[fd].on_ready(fd)
+    return ready, owner

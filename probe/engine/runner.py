@@ -65,9 +65,11 @@ def run_task(task: str, arch_name: "str | None", isolation: str = "fork", timeou
 
 
 def run_tasks(tasks: list, arch_name: "str | None", isolation: str = "fork", timeout: float = DEFAULT_TIMEOUT,
-              jobs: int = 1, done=None) -> dict:
+              jobs: int = 1, done=None, started=None, tick=None) -> dict:
     """Run tasks, each in its own process, at most `jobs` at a time: {task: raw facts}.
     Probes share nothing, so running two at once changes no verdict, only the wall time.
+    done(task, raw) is called as each ends, started(task) as each starts, tick() at least
+    once a second while some run.
 
     The children make their temporary files in a directory of this run, removed at the
     end; whatever ends the run (a signal, a failure to start a child), no child survives it.
@@ -78,8 +80,8 @@ def run_tasks(tasks: list, arch_name: "str | None", isolation: str = "fork", tim
     try:
         while pending or running:
             while pending and len(running) < jobs:
-                _start_watched(running, pending.pop(0), arch_name, isolation, timeout, tmpdir)
-            _children.wait_any([w for _, w in running], clock)
+                _start_watched(running, pending.pop(0), arch_name, isolation, timeout, tmpdir, started)
+            _children.wait_any([w for _, w in running], clock, tick)
             for task, w in [r for r in running if r[1].status is not None]:
                 running.remove((task, w))
                 results[task] = w.result()
@@ -90,10 +92,12 @@ def run_tasks(tasks: list, arch_name: "str | None", isolation: str = "fork", tim
     return results
 
 
-def _start_watched(running, task, arch_name, isolation, timeout, tmpdir):
+def _start_watched(running, task, arch_name, isolation, timeout, tmpdir, started=None):
     """Start a task and record it in `running` before any stop signal can end the run."""
     with _children.signals_blocked():   # see _follow
         running.append((task, _children.Watch(_start(task, arch_name, isolation, tmpdir), timeout)))
+    if started:
+        started(task)
 
 
 def _end_run(running, tmpdir):
@@ -129,7 +133,11 @@ def default_jobs() -> int:
 
 def run_all(only: "list | None" = None, isolation: str = "fork", timeout: float = DEFAULT_TIMEOUT,
             arm_mode: str = "arm", progress=None, jobs: "int | None" = None) -> tuple:
-    """Run the selected probes, each isolated. -> (arch_name, {id: verdict}, measurements)"""
+    """Run the selected probes, each isolated. -> (arch_name, {id: verdict}, measurements)
+
+    progress(probe_id, verdict) is called as each probe ends (a skipped one too); if it
+    also has started(probe_id) and tick() methods, they are called as a probe starts and
+    at least once a second while probes run."""
     if isolation not in ISOLATIONS:
         raise UsageError("--isolation must be one of %s" % ", ".join(ISOLATIONS))
     if not 0 < timeout <= MAX_TIMEOUT:
@@ -147,6 +155,8 @@ def run_all(only: "list | None" = None, isolation: str = "fork", timeout: float 
         reason = probe.skip_reason(arch, impl)
         if reason:
             results[probe.id] = skipped(probe, reason)
+            if progress:
+                progress(probe.id, results[probe.id])
         else:
             to_run.append(probe.id)
     registry = _probes.by_id()
@@ -157,7 +167,8 @@ def run_all(only: "list | None" = None, isolation: str = "fork", timeout: float 
         if progress:
             progress(task, results[task])
 
-    run_tasks(to_run, arch_name, isolation, timeout, jobs, done)
+    run_tasks(to_run, arch_name, isolation, timeout, jobs, done,
+              getattr(progress, "started", None), getattr(progress, "tick", None))
     ordered = {p.id: results[p.id] for p in selected}      # registry order, whatever finished first
     # Measured alone, after the probes: a concurrent probe would disturb the timing.
     measurements = {"flip_cycle_ns": measure_flip(arch_name, ordered, isolation, timeout)}

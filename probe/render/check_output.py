@@ -48,12 +48,18 @@ def render(results: list, report: dict, name: str, palette: object, quiet: bool 
             continue
         style, word = _marks(verdict)
         line = "%s %s" % (p.paint(style, word.ljust(9)), exp.describe())
-        line += p.paint("dim", "  (found %s)" % found) if verdict == HOLDS else "  (found %s)" % found
+        line += p.paint("dim", "  (found %s)" % found) if verdict == HOLDS else "  (found %s)" % _tinted(found, p)
         out.append(line)
     if not results:
         out.append(p.paint("odd", "UNDECIDED") + " no expectation applies to this host")
     out.append(counts_line(results))
     return "\n".join(out) + "\n"
+
+
+def _tinted(found, p):
+    """What was found, its leading verdict word coloured from the user's point of view."""
+    word, sep, rest = found.partition(" ")
+    return (p.verdict(word) if word in _render.TONE else word) + sep + rest
 
 
 def _marks(verdict):

@@ -9,7 +9,7 @@ import csv
 import html
 import io
 
-from probe.render.text import clean, clean_tree, tone
+from probe.render.text import clean, clean_tree, legend, tone
 
 ICONS = {"good": "\u2705", "bad": "\u274c", "odd": "\u26a0\ufe0f", "none": "\u2754"}
 COLOURS = {"good": "#9be9a8", "bad": "#ff9492", "odd": "#ffd33d", "none": "#d0d7de", "missing": "#ffffff"}
@@ -27,7 +27,7 @@ def _md_escape(value):
     return "".join(out)
 
 
-def render_markdown(rows, capabilities, skipped=(), title=None):
+def render_markdown(rows, capabilities, skipped=(), title=None, perspective="jit"):
     lines = []
     if title:
         lines += ["### %s" % _md_escape(title), ""]
@@ -37,19 +37,20 @@ def render_markdown(rows, capabilities, skipped=(), title=None):
         cells = []
         for cap in capabilities:
             state, _, by = row["cells"].get(cap, _NO_CELL)
-            cells.append(("%s %s%s" % (ICONS[tone(state)], _md_escape(state),
+            cells.append(("%s %s%s" % (ICONS[tone(state, perspective)], _md_escape(state),
                                        " (%s)" % _md_escape(", ".join(by)) if by else "")) if state else "\u2013")
         lines.append("| %s | %s |" % (_md_escape(row["label"]), " | ".join(cells)))
     lines.append("")
-    lines.append(_footer(rows, skipped))
+    lines.append(_footer(rows, skipped, perspective))
     return "\n".join(lines) + "\n"
 
 
-def _footer(rows, skipped):
+def _footer(rows, skipped, perspective="jit"):
     text = "%d host%s" % (len(rows), "" if len(rows) == 1 else "s")
     if skipped:
         text += "; %d bad file%s skipped" % (len(skipped), "" if len(skipped) == 1 else "s")
-    return text + ". " + "\u2705 works / enforced, \u274c blocked / not enforced, \u26a0\ufe0f broken, \u2754 unknown."
+    good, bad = legend(perspective)
+    return text + ". " + "\u2705 %s, \u274c %s, \u26a0\ufe0f broken, \u2754 unknown." % (good, bad)
 
 
 _NO_CELL = (None, None, ())
@@ -133,7 +134,7 @@ ul.skipped{color:#9a6700}
 """ % COLOURS
 
 
-def render_html(rows, capabilities, skipped=(), title="memprobe matrix"):
+def render_html(rows, capabilities, skipped=(), title="memprobe matrix", perspective="jit"):
     esc = html.escape
     out = ['<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -157,12 +158,12 @@ def render_html(rows, capabilities, skipped=(), title="memprobe matrix"):
                 out.append('<td class="missing">\u2013</td>')
             else:
                 out.append('<td class="%s" title="%s">%s%s</td>'
-                           % (tone(state), esc(clean(words or state, 0)), esc(clean(state, 40)),
+                           % (tone(state, perspective), esc(clean(words or state, 0)), esc(clean(state, 40)),
                               '<br><small>%s</small>' % esc(clean(", ".join(by), 120)) if by else ""))
         out.append("</tr>")
     out.append("</tbody></table>")
-    out.append('<p class="legend"><span class="good">works / enforced</span><span class="bad">blocked / '
-               'not enforced</span><span class="odd">broken</span><span class="none">unknown</span></p>')
+    out.append('<p class="legend"><span class="good">%s</span><span class="bad">%s</span>'
+               '<span class="odd">broken</span><span class="none">unknown</span></p>' % legend(perspective))
     if skipped:
         out.append('<ul class="skipped">')
         out.extend("<li>%s</li>" % esc(clean(reason, 300)) for _, reason in skipped[:100])

@@ -21,8 +21,24 @@ TONE = {
 }
 
 
-def tone(word):
+# Whoever hardens a host reads the same words the other way round: a strategy that
+# works is an opening, one that is blocked (or whose probe was killed) is the defence holding.
+PERSPECTIVES = ("jit", "hardening")
+_HARDENING_TONE = {"works": "bad", "allowed": "bad", "blocked": "good", "denied": "good",
+                   "crashed": "good", "killed": "good"}
+
+
+def tone(word, perspective="jit"):
+    if perspective == "hardening" and word in _HARDENING_TONE:
+        return _HARDENING_TONE[word]
     return TONE.get(word, "none")
+
+
+def legend(perspective="jit"):
+    """What the good and bad colours stand for, in the user's point of view."""
+    if perspective == "hardening":
+        return "blocked / enforced", "works / not enforced"
+    return "works / enforced", "blocked / not enforced"
 
 
 def capability_probes(cap):
@@ -141,21 +157,22 @@ class Palette:
 
     CODES = {"good": "32", "bad": "31", "odd": "33", "none": "2", "bold": "1", "dim": "2"}
 
-    def __init__(self, enabled):
+    def __init__(self, enabled, perspective="jit"):
         self.enabled = enabled
+        self.perspective = perspective
 
     @classmethod
-    def for_stream(cls, stream, mode="auto"):
+    def for_stream(cls, stream, mode="auto", perspective="jit"):
         if mode == "always":
-            return cls(True)
+            return cls(True, perspective)
         if mode == "never":
-            return cls(False)
+            return cls(False, perspective)
         if os.environ.get("NO_COLOR"):  # https://no-color.org: any non-empty value
-            return cls(False)
+            return cls(False, perspective)
         try:
-            return cls(stream.isatty())
+            return cls(stream.isatty(), perspective)
         except (AttributeError, ValueError):
-            return cls(False)
+            return cls(False, perspective)
 
     def paint(self, style, value):
         if not self.enabled or not value:
@@ -163,7 +180,7 @@ class Palette:
         return "\033[%sm%s\033[0m" % (self.CODES.get(style, "0"), value)
 
     def verdict(self, word, shown=None):
-        return self.paint(tone(word), word if shown is None else shown)
+        return self.paint(tone(word, self.perspective), word if shown is None else shown)
 
 
 def tolerant_stdout():
@@ -178,6 +195,12 @@ def add_colour_argument(parser):
     parser.add_argument("--colour", "--color", dest="colour", choices=("auto", "always", "never"),
                         default="auto", help="colour the output: auto (on a terminal, unless NO_COLOR "
                         "is set), always or never")
+
+
+def add_perspective_argument(parser):
+    parser.add_argument("--perspective", choices=PERSPECTIVES, default="jit",
+                        help="whose point of view the colours take: jit (default: a strategy that "
+                        "works is green) or hardening (a strategy that is blocked is green)")
 
 
 def write_text(path, content):

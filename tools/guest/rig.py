@@ -136,9 +136,11 @@ def cmd_publish(rig, args):
             if not os.path.exists(src) or os.path.getsize(src) == 0:
                 raise RigError("no report %s in %s (rig.py boot %s)" % (step, kept, name))
             dest = os.path.join(PROJECT, "reports", report_name(name, step))
-            shutil.copyfile(src, dest)
+            # References are shared: published as `memprobe redact` leaves them.
+            run([sys.executable, "-m", "probe", "redact", src, "--output", dest],
+                env=dict(os.environ, PYTHONPATH=PROJECT))
             os.chmod(dest, 0o644)
-            log("wrote %s" % dest, "guest")
+            log("wrote %s (redacted)" % dest, "guest")
     return 0
 
 
