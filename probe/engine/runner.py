@@ -138,13 +138,7 @@ def run_all(only: "list | None" = None, isolation: str = "fork", timeout: float 
     progress(probe_id, verdict) is called as each probe ends (a skipped one too); if it
     also has started(probe_id) and tick() methods, they are called as a probe starts and
     at least once a second while probes run."""
-    if isolation not in ISOLATIONS:
-        raise UsageError("--isolation must be one of %s" % ", ".join(ISOLATIONS))
-    if not 0 < timeout <= MAX_TIMEOUT:
-        raise UsageError("--timeout must be a positive number of seconds, at most %g" % MAX_TIMEOUT)
-    jobs = default_jobs() if jobs is None else jobs
-    if jobs < 1:
-        raise UsageError("--jobs must be at least 1")
+    jobs = _check_options(isolation, timeout, default_jobs() if jobs is None else jobs)
     arch_name = detect_arch(arm_mode)
     arch = _arch.TABLE.get(arch_name) if arch_name else None
     if isolation == "fork":
@@ -173,6 +167,17 @@ def run_all(only: "list | None" = None, isolation: str = "fork", timeout: float 
     # Measured alone, after the probes: a concurrent probe would disturb the timing.
     measurements = {"flip_cycle_ns": measure_flip(arch_name, ordered, isolation, timeout)}
     return arch_name, ordered, measurements
+
+
+def _check_options(isolation, timeout, jobs):
+    """The number of jobs, once the run's options are known to be usable. Raises UsageError."""
+    if isolation not in ISOLATIONS:
+        raise UsageError("--isolation must be one of %s" % ", ".join(ISOLATIONS))
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise UsageError("--timeout must be a positive number of seconds, at most %g" % MAX_TIMEOUT)
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    return jobs
 
 
 def _preload():
