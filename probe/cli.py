@@ -4,6 +4,8 @@ Command modules are imported only when their command runs, so `memprobe run`
 does not pay for the collector tools.
 """
 
+from __future__ import annotations
+
 import argparse
 import importlib
 import os
@@ -15,6 +17,11 @@ from probe import __version__
 from probe.commands import _exit_codes
 from probe.errors import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_SIGNAL_BASE, EXIT_USAGE,
                           STOP_SIGNALS, MemprobeError, Terminated)
+
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Sequence
 
 # name -> (module, one-line help). Order is the order of `memprobe --help`.
 COMMANDS = {
@@ -91,7 +98,8 @@ def _command(argv):
     return first if first in COMMANDS else None
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The `memprobe` command: run the command argv names; the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     from probe.report import output as _output
     _output.guard_standard_fds()
@@ -113,6 +121,7 @@ def _main(argv):
         parser = _build_parser(only)
         args = parser.parse_args(argv)
         args.argv = argv   # for commands that re-run themselves (run --pax-defaults)
+        args.full_parser = _build_parser   # for commands that describe the command line (completion)
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE

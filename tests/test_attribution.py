@@ -407,6 +407,7 @@ def random_reports(draw):
     return report(probes, pol, os_name=os_name, cpu_nx=draw(st.sampled_from([True, False, None])))
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(random_reports())
 def test_any_report_gets_well_formed_attribution(r):

@@ -183,6 +183,7 @@ _DOCS = st.recursive(_LEAVES, lambda inner: st.one_of(st.lists(inner, max_size=3
                      max_leaves=12)
 
 
+@pytest.mark.slow
 @settings(max_examples=int(os.environ.get("MEMPROBE_FUZZ_EXAMPLES", "80")), deadline=None,
           derandomize=bool(os.environ.get("CI")), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(doc=st.dictionaries(_KEYS, _DOCS, min_size=1, max_size=4))
@@ -220,6 +221,7 @@ _SECTIONS = st.lists(st.builds(lambda when, body: dict(body, when=when),
                      min_size=1, max_size=3)
 
 
+@pytest.mark.slow
 @settings(max_examples=int(os.environ.get("MEMPROBE_FUZZ_EXAMPLES", "80")), deadline=None,
           derandomize=bool(os.environ.get("CI")), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=_GROUPS, sections=st.one_of(st.none(), _SECTIONS))

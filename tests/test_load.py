@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from probe.report import load as _load
+from probe.report import yaml_doc
 from probe.errors import InputError, ReportError
 
 from helpers.collect_fixtures import HOSTILE, cli, real, real_yaml_run, write, write_bytes  # noqa: F401 (fixtures)
@@ -145,8 +146,8 @@ def test_json_rules_match_yaml_rules():
 
 def test_pure_python_yaml_fallback_is_as_strict(monkeypatch):
     """PyYAML without libyaml takes another code path: it must refuse the same things."""
-    NodeParser, EventParser = _load._pure_python_classes()
-    monkeypatch.setattr(_load, "_YAML_CLASSES", (NodeParser, EventParser, yaml))
+    NodeParser, EventParser = yaml_doc.pure_python_classes()
+    monkeypatch.setattr(yaml_doc, "_YAML_CLASSES", (NodeParser, EventParser, yaml))
     assert _load.parse_document(b"a: [1, 2.5, x, null, true]\n", "x") == {"a": [1, 2.5, "x", None, True]}
     for name in ("python-object", "billion-laughs", "deep-flow", "deep-block", "dup-key", "latin1", "nul",
                  "binary-garbage", "truncated", "merge-key"):

@@ -27,6 +27,8 @@ from probe.errors import InputError
 
 from helpers.collect_fixtures import HOSTILE, real  # noqa: F401
 
+pytestmark = pytest.mark.slow
+
 SETTINGS = settings(max_examples=int(os.environ.get("MEMPROBE_FUZZ_EXAMPLES", "60")), deadline=None,
                     derandomize=bool(os.environ.get("CI")),
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,

@@ -224,6 +224,7 @@ TEXT_PARSERS = [parse_status, mk.parse_pax_line, mk.parse_pax_xattr, p.parse_mou
                 p.parse_personality, p.uname_os]
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=300))
 def test_text_parsers_never_raise(text):
@@ -232,6 +233,7 @@ def test_text_parsers_never_raise(text):
     p.mount_for(p.parse_mountinfo(text) + p.parse_bsd_mount(text), "/tmp")
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=400))
 def test_elf_parser_raises_only_elf_errors(data):

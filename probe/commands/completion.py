@@ -9,5 +9,6 @@ def add_arguments(parser):
 
 
 def main(args):
-    _output.write_stdout(script(args.shell))
+    # The whole parser, every command's options included, as the command line builds it.
+    _output.write_stdout(script(args.shell, args.full_parser()))
     return 0

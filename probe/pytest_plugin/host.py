@@ -165,15 +165,21 @@ class Host:
         """One line: the host label and which strategies work or are blocked (by what)."""
         groups: dict[str, list[str]] = {}
         for name, entry in (self.report.get("strategies") or {}).items():
-            if not isinstance(entry, dict):
-                continue
-            verdict = str(entry.get("verdict")) if entry.get("verdict") in ("works", "blocked") else "unknown"
-            shown = clean(name, 40)
-            blocked_by = [clean(m, 40) for m in entry.get("blocked_by") or () if m != "unknown"]
-            if verdict == "blocked" and blocked_by:
-                shown += " (%s)" % ", ".join(blocked_by)
-            groups.setdefault(verdict, []).append(shown)
+            if isinstance(entry, dict):
+                verdict, shown = _strategy_shown(name, entry)
+                groups.setdefault(verdict, []).append(shown)
         parts = ["%s: %s" % (verdict, ", ".join(groups[verdict]))
                  for verdict in ("works", "blocked", "unknown") if groups.get(verdict)]
         return "memprobe: %s (%s): %s" % (_render.host_label(self.report), self.origin,
                                           "; ".join(parts) or "no strategies in the report")
+
+
+def _strategy_shown(name: str, entry: dict[str, Any]) -> tuple[str, str]:
+    """(works | blocked | unknown, the strategy's name with what blocks it)."""
+    verdict = str(entry.get("verdict")) if entry.get("verdict") in ("works", "blocked") else "unknown"
+    shown = clean(name, 40)
+    blocked_by = [clean(m, 40) for m in entry.get("blocked_by") or () if m != "unknown"]
+    if verdict == "blocked" and blocked_by:
+        shown += " (%s)" % ", ".join(blocked_by)
+    return verdict, shown
+

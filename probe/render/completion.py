@@ -177,7 +177,6 @@ def _fq(text):
 SHELLS = {"bash": bash, "zsh": zsh, "fish": fish}
 
 
-def script(shell: str) -> str:
-    """The completion script for one shell."""
-    from probe import cli
-    return SHELLS[shell](describe(cli._build_parser()))
+def script(shell: str, parser: "argparse.ArgumentParser") -> str:
+    """The completion script for one shell, from the command line's whole parser."""
+    return SHELLS[shell](describe(parser))

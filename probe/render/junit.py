@@ -105,7 +105,7 @@ def run_cases(report):
 
 
 def run_junit(report):
-    """JUnit XML text for a `memprobe run` report (the lead's `run --junit PATH`)."""
+    """JUnit XML text for a `memprobe run` report (what `run --junit PATH` writes)."""
     from probe.render.text import host_label
 
     return render("memprobe run " + host_label(report), run_cases(report),

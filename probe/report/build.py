@@ -1,5 +1,7 @@
 """Build, serialise and atomically write a report (schema version 1)."""
 
+from __future__ import annotations
+
 import datetime
 import json
 import os
@@ -13,12 +15,19 @@ from probe.platform import libc as _libc
 from probe.platform import OS_NAME, impl
 from probe.attribution.summary import summarise  # noqa: F401 - re-exported
 
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, Optional, Union
 
-def utc_now():
+
+def utc_now() -> str:
+    """Now, in UTC, as the report writes times."""
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def host_section(arch_name):
+def host_section(arch_name: str) -> Dict[str, Any]:
+    """The report's host section for this machine."""
     uname = impl.uname()
     return {
         "os": OS_NAME,
@@ -38,7 +47,8 @@ def host_section(arch_name):
     }
 
 
-def process_section(isolation, timeout):
+def process_section(isolation: str, timeout: float) -> Dict[str, Any]:
+    """The report's process section: this process, the isolation and the per-probe timeout."""
     import tempfile
     info = impl.process_info()
     info["tmpdir"] = tempfile.gettempdir()   # where dual_map_file and patch_file_text put files
@@ -47,7 +57,8 @@ def process_section(isolation, timeout):
     return info
 
 
-def build_report(arch_name, probes, measurements, isolation, timeout, extra=None):
+def build_report(arch_name: str, probes: Dict[str, Any], measurements: Dict[str, Any], isolation: str,
+                 timeout: float, extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The report as an ordered dict; `extra` sections (policies, strategies...) slot in by name."""
     extra = extra or {}
     report = {"schema_version": SCHEMA_VERSION,
@@ -73,7 +84,7 @@ def _dumper():
     return getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-def escape_undecodable(value):
+def escape_undecodable(value: Any) -> Any:
     """`value` with every string made encodable: bytes the system gave undecoded (a hostname,
     a path: os and socket hand them over as lone surrogates) become backslash escapes such as
     \\xff, which UTF-8, YAML, JSON and XML can all carry."""
@@ -96,7 +107,7 @@ def _only_escaped_bytes(text):
     return all(not "\ud800" <= ch <= "\udfff" or "\udc80" <= ch <= "\udcff" for ch in text)
 
 
-def dumps(report, fmt="yaml", ascii_only=False):
+def dumps(report: Dict[str, Any], fmt: str = "yaml", ascii_only: bool = False) -> str:
     """The report as YAML or JSON text; `ascii_only` escapes every non-ASCII character the
     way the format does (\\u00e9), for a stdout whose encoding lacks them."""
     report = escape_undecodable(report)
@@ -107,14 +118,15 @@ def dumps(report, fmt="yaml", ascii_only=False):
                      allow_unicode=not ascii_only, width=100)
 
 
-def default_path(report, fmt="yaml", directory="reports"):
+def default_path(report: Dict[str, Any], fmt: str = "yaml", directory: str = "reports") -> str:
+    """reports/OS-ARCH-HOSTNAME.yaml (or .json): the file name `memprobe run` writes by default."""
     host = report["host"]
     parts = [host["os"], host["arch"] or host["machine"] or "unknown", host["hostname"]]
     name = "-".join(re.sub(r"[^A-Za-z0-9_.]+", "_", str(p)) for p in parts)
     return os.path.join(directory, "%s.%s" % (name, "json" if fmt == "json" else "yaml"))
 
 
-def write_atomic(path, content):
+def write_atomic(path: str, content: Union[str, Iterable[str]]) -> None:
     """Write an output file the one way every writer does (see probe.report.output)."""
     from probe.report import output as _output
     _output.write_file(path, content)

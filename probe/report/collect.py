@@ -1,13 +1,22 @@
 """collect(): run the probes, detect the policies, attribute: the report dict that
 `memprobe run`, `memprobe check --run` and the Python API write or check."""
 
+from __future__ import annotations
+
 import os
+
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterable, Optional
 
 # Set in a run started through an unmarked interpreter copy: the original interpreter.
 UNMARKED_ENV = "MEMPROBE_UNMARKED_COPY_OF"
 
 
-def collect(only=None, isolation="fork", timeout=10.0, arm_mode="arm", progress=None, jobs=None):
+def collect(only: Optional[Iterable[str]] = None, isolation: str = "fork", timeout: float = 10.0,
+            arm_mode: str = "arm", progress: Optional[Callable[..., Any]] = None,
+            jobs: Optional[int] = None) -> Dict[str, Any]:
     """Run the probes, detect the policies in force, attribute; the complete report dict."""
     from probe.attribution import attribute as _attribution
     from probe import policy as _policy

@@ -1,5 +1,12 @@
 """Where in a report's text a problem lies: 'FILE:LINE:COL: path: problem' lines."""
 
+from __future__ import annotations
+
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
 
 class Locator:
     """Maps a problem's path ('$.a.b[2].c: ...') to 'LINE:COL' in the YAML text.
@@ -8,7 +15,7 @@ class Locator:
     it does so once, on first use.
     """
 
-    def __init__(self, data):
+    def __init__(self, data: Optional[bytes]) -> None:
         self.data = data
         self._node = False
 
@@ -17,11 +24,12 @@ class Locator:
             self._node = None
             data = self.data
             if data is not None and not data[:64].lstrip().startswith(b"{"):
-                from probe.report.load import _needs_exact_screen, _yaml_classes
+                from probe.report.yaml_doc import yaml_classes
+                from probe.report.yaml_screen import needs_exact_screen
 
-                NodeParser, _, _ = _yaml_classes()
+                NodeParser, EventParser, _ = yaml_classes()
                 try:
-                    if not _needs_exact_screen(data, _yaml_classes()[1], "locate"):
+                    if not needs_exact_screen(data, EventParser, "locate"):
                         parser = NodeParser(data)
                         try:
                             self._node = parser.get_single_node()
@@ -31,28 +39,32 @@ class Locator:
                     self._node = None
         return self._node
 
-    def __call__(self, problem):
+    def __call__(self, problem: str) -> Optional[str]:
         path = _problem_path(problem)
         node = self._root() if path else None
         if node is None:
             return None
-        from yaml.nodes import MappingNode, SequenceNode
-
         mark = node.start_mark
         for part in path:
-            nxt = None
-            if isinstance(node, MappingNode) and isinstance(part, str):
-                for key_node, value_node in node.value:
-                    if getattr(key_node, "value", None) == part:
-                        mark, nxt = key_node.start_mark, value_node
-                        break
-            elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-                nxt = node.value[part]
-                mark = nxt.start_mark
+            nxt, nxt_mark = _step(node, part)
             if nxt is None:
                 break
-            node = nxt
+            node, mark = nxt, nxt_mark
         return "%d:%d" % (mark.line + 1, mark.column + 1)
+
+
+def _step(node, part):
+    """(child node, where it starts) for one path part: a mapping key's value (marked at the
+    key) or a sequence item; (None, None) when there is none."""
+    from yaml.nodes import MappingNode, SequenceNode
+
+    if isinstance(node, MappingNode) and isinstance(part, str):
+        for key_node, value_node in node.value:
+            if getattr(key_node, "value", None) == part:
+                return value_node, key_node.start_mark
+    elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        return node.value[part], node.value[part].start_mark
+    return None, None
 
 
 def _problem_path(problem):
@@ -63,23 +75,25 @@ def _problem_path(problem):
     if head.startswith("$"):
         head = head[1:].lstrip(".")
     if head.startswith("/"):
-        parts = [p for p in head.split("/") if p]
-        return [int(p) if p.isdigit() else p for p in parts]
-    parts = []
-    for chunk in head.split("."):
-        while "[" in chunk and chunk.endswith("]"):
-            base, _, rest = chunk.partition("[")
-            if base:
-                parts.append(base)
-            for index in rest[:-1].split("]["):
-                parts.append(int(index) if index.isdigit() else index)
-            chunk = ""
-        if chunk:
-            parts.append(chunk)
+        parts = [int(p) if p.isdigit() else p for p in head.split("/") if p]
+    else:
+        parts = [part for chunk in head.split(".") for part in _chunk_parts(chunk)]
     return parts or None
 
 
-def format_problem(name, data, problem, more=0, locator=None):
+def _chunk_parts(chunk):
+    """'b[1][2]' -> ['b', 1, 2]; 'c' -> ['c']."""
+    if not ("[" in chunk and chunk.endswith("]")):
+        return [chunk] if chunk else []
+    base, _, rest = chunk.partition("[")
+    parts = [base] if base else []
+    parts.extend(int(index) if index.isdigit() else index for index in rest[:-1].split("]["))
+    return parts
+
+
+def format_problem(name: str, data: Optional[bytes], problem: str, more: int = 0,
+                   locator: Optional["Locator"] = None) -> str:
+    """'NAME:LINE:COL: problem' (or 'NAME: problem' where no line is known), noting how many more."""
     where = (locator or Locator(data))(problem)
     line = "%s:%s: %s" % (name, where, problem) if where else "%s: %s" % (name, problem)
     if more:

@@ -11,6 +11,8 @@ Stdout: every write is checked to the last byte; a short write, ENOSPC, EFBIG or
 is an OutputError (one line, exit 1), so a cut report never ends with exit status 0.
 """
 
+from __future__ import annotations
+
 import codecs
 import errno
 import os
@@ -18,6 +20,11 @@ import stat
 import sys
 
 from probe.errors import OutputError, UsageError
+
+# Names for the type checker only: importing typing would slow `memprobe run` down.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, Optional, Sequence, Union
 
 # Standard descriptors that were closed when memprobe started (see guard_standard_fds).
 _CLOSED_AT_START = set()
@@ -30,7 +37,8 @@ MATRIX_FORMATS = {".md": "markdown", ".markdown": "markdown", ".csv": "csv", ".j
                   ".html": "html", ".htm": "html"}
 
 
-def choose_format(path, requested, by_extension=None, default="yaml", option="--output"):
+def choose_format(path: Optional[str], requested: Optional[str], by_extension: Optional[Dict[str, str]] = None,
+                  default: str = "yaml", option: str = "--output") -> str:
     """The output format: --format when given, else the one the file name implies, else
     `default`; a file name that implies another format than --format is a usage error."""
     by_extension = REPORT_FORMATS if by_extension is None else by_extension
@@ -66,7 +74,7 @@ def guard_standard_fds() -> None:
         sys.stderr = open(2, "w", closefd=False)
 
 
-def raise_first(failures) -> None:
+def raise_first(failures: Sequence[Exception]) -> None:
     """End a command whose files did not all get written: one line per failure, exit 1."""
     for failure in failures[1:]:
         sys.stderr.write("memprobe: error: %s\n" % failure)
@@ -96,7 +104,7 @@ def stdout_takes_utf8() -> bool:
         return False
 
 
-def write_stdout(content) -> None:
+def write_stdout(content: Union[str, Iterable[str]]) -> None:
     """Write a str (or an iterable of str) to stdout completely, or raise OutputError.
 
     BrokenPipeError is left to the caller: the reader went away, which the command line ends
@@ -105,21 +113,9 @@ def write_stdout(content) -> None:
     if stream is None or 1 in _CLOSED_AT_START:
         raise OutputError("cannot write to stdout: it is closed")
     chunks = [content] if isinstance(content, str) else content
-    try:
-        fd = stream.fileno()
-    except (AttributeError, ValueError, OSError):
-        fd = None          # not a real file (an in-memory stream): it has no short writes
     encoding = getattr(stream, "encoding", None) or "utf-8"
-    errors = getattr(stream, "errors", None) or "strict"
     try:
-        if fd is None:
-            for chunk in chunks:
-                stream.write(chunk)
-            stream.flush()
-            return
-        stream.flush()     # whatever was written through the stream before goes first
-        for chunk in chunks:
-            _write_fd(fd, chunk.encode(encoding, errors))
+        _write_chunks(stream, chunks, encoding)
     except BrokenPipeError:
         raise
     except OSError as exc:
@@ -127,6 +123,24 @@ def write_stdout(content) -> None:
     except UnicodeEncodeError as exc:
         raise OutputError("cannot write to stdout: its encoding %s cannot carry %r"
                           % (encoding, exc.object[exc.start:exc.end])) from None
+
+
+def _write_chunks(stream, chunks, encoding):
+    """Through the stream's descriptor where it has one (short writes followed up), else
+    through the stream itself."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, ValueError, OSError):
+        fd = None          # not a real file (an in-memory stream): it has no short writes
+    if fd is None:
+        for chunk in chunks:
+            stream.write(chunk)
+        stream.flush()
+        return
+    errors = getattr(stream, "errors", None) or "strict"
+    stream.flush()     # whatever was written through the stream before goes first
+    for chunk in chunks:
+        _write_fd(fd, chunk.encode(encoding, errors))
 
 
 def _write_fd(fd, data):
@@ -147,13 +161,13 @@ def _write_fd(fd, data):
 
 # --------------------------------------------------------------------------- files
 
-def refuse_directory(path) -> None:
+def refuse_directory(path: Optional[str]) -> None:
     """Fail before any work when an output path names a directory: nothing can be written."""
     if path not in (None, "-") and (path.endswith(os.sep) or os.path.isdir(path)):
         raise OutputError("%s: cannot write: is a directory" % _name(path))
 
 
-def write_file(path: str, content) -> None:
+def write_file(path: str, content: Union[str, Iterable[str]]) -> None:
     """Write a str (or an iterable of str) as UTF-8 to `path` (see the module docstring)."""
     refuse_directory(path)
     try:
@@ -299,7 +313,7 @@ def _sync_directory(directory):
 
 def display(path: str) -> str:
     """A path as one printable line (a file name may hold any byte)."""
-    from probe.report.load import display_name
+    from probe.report.safe_text import display_name
     return display_name(path)
 
 

@@ -130,17 +130,9 @@ def pseudonym(hostname: str, key: bytes) -> str:
 def local_people() -> Tuple[List[str], Dict[str, str]]:
     """(user names to hide, {home directory: replacement}) from this machine's accounts."""
     import pwd
-    names, homes = set(), {}
-    own = set()
-    for uid in {os.getuid(), os.geteuid()}:
-        try:
-            own.add(pwd.getpwuid(uid))
-        except KeyError:
-            pass
-    for var in ("SUDO_USER", "USER", "LOGNAME"):
-        value = os.environ.get(var)
-        if value:
-            names.add(value)
+    own = _own_accounts(pwd)
+    names = {os.environ.get(var) for var in ("SUDO_USER", "USER", "LOGNAME")} - {None, ""}
+    homes = {}
     try:
         accounts = pwd.getpwall()
     except OSError:
@@ -154,6 +146,17 @@ def local_people() -> Tuple[List[str], Dict[str, str]]:
     if home and _is_private_home(home):
         homes[home.rstrip("/")] = "~"
     return sorted(names), homes
+
+
+def _own_accounts(pwd):
+    """The password entries of this process's real and effective uids."""
+    own = set()
+    for uid in {os.getuid(), os.geteuid()}:
+        try:
+            own.add(pwd.getpwuid(uid))
+        except KeyError:
+            pass
+    return own
 
 
 def _is_private_home(path: str) -> bool:
