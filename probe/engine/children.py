@@ -9,6 +9,7 @@ paused VM) is not counted against the children.
 """
 
 import contextlib
+from collections.abc import Callable, Iterator
 import errno
 import os
 import select
@@ -86,7 +87,7 @@ class Child:
 
 
 @contextlib.contextmanager
-def signals_blocked():
+def signals_blocked() -> Iterator[None]:
     """Hold back the stop signals (delivered on leaving) while a child is being made."""
     if not hasattr(signal, "pthread_sigmask"):
         yield
@@ -303,7 +304,8 @@ class Clock:
                 w.deadline += late
 
 
-def wait_any(watches: list, clock: "Clock | None" = None, tick=None, tick_every: float = 1.0) -> None:
+def wait_any(watches: list, clock: "Clock | None" = None, tick: "Callable[[], None] | None" = None,
+             tick_every: float = 1.0) -> None:
     """Drive the watches until at least one has an exit status; tick(), if given, is
     called at least every tick_every seconds meanwhile (a progress display's refresh)."""
     clock = clock or Clock()

@@ -12,6 +12,8 @@ import errno
 import os
 import signal
 
+from probe.engine.probes import Probe
+
 
 class Transcript:
     """What a child's lines say: the steps it announced (with the permissions read back
@@ -68,7 +70,7 @@ def signal_name(num: int) -> str:
         return "SIG%d" % num
 
 
-def blank(probe, duration_ms: float, steps: "list | None" = None) -> dict:
+def blank(probe: Probe, duration_ms: float, steps: "list | None" = None) -> dict:
     """A verdict with every field present and nothing decided."""
     return {"outcome": None, "step": None, "errno": None, "errno_name": None, "signal": None,
             "signal_number": None, "value": None, "expected": probe.expected,
@@ -76,12 +78,12 @@ def blank(probe, duration_ms: float, steps: "list | None" = None) -> dict:
             "steps": steps if steps is not None else []}
 
 
-def skipped(probe, reason: str) -> dict:
+def skipped(probe: Probe, reason: str) -> dict:
     """The verdict of a probe that was not run here, and why."""
     return dict(blank(probe, 0.0), outcome="skipped", detail=reason)
 
 
-def classify(probe, raw: dict, timeout: float) -> dict:
+def classify(probe: Probe, raw: dict, timeout: float) -> dict:
     """Turn a child's exit status, messages and last step into a verdict dict."""
     transcript = parse(raw["messages"])
     out = blank(probe, raw["duration_ms"], transcript.steps)

@@ -8,6 +8,7 @@ harness failing, so the probe ends in `error` with a detail, whatever the errno.
 """
 
 import os
+from collections.abc import Callable
 
 from probe.engine import arch as _arch
 from probe.platform import libc as _libc
@@ -82,7 +83,7 @@ class Context:
     def step(self, name: str) -> None:
         self.send({"step": name})
 
-    def run(self, role: str, name: str, fn, *args, new_fd: bool = False):
+    def run(self, role: str, name: str, fn: Callable, *args: object, new_fd: bool = False) -> object:
         """Announce step `name` and run fn(*args) as setup or as the operation under test.
 
         new_fd: the operation creates a descriptor; one is reserved during setup and
@@ -91,7 +92,7 @@ class Context:
         self.step(name)
         return self.within(role, name, fn, *args, new_fd=new_fd)
 
-    def within(self, role: str, name: str, fn, *args, new_fd: bool = False):
+    def within(self, role: str, name: str, fn: Callable, *args: object, new_fd: bool = False) -> object:
         """fn(*args) as more of step `name`, already announced."""
         if role == SETUP:
             try:

@@ -9,6 +9,7 @@ becomes `error`.
 """
 
 import os
+from types import ModuleType
 
 from probe.engine import arch as _arch
 from probe.platform import libc as _libc
@@ -33,7 +34,7 @@ class Probe:
     capability = None
     strategy = None
 
-    def skip_reason(self, arch: "_arch.Arch | None", impl) -> "str | None":
+    def skip_reason(self, arch: "_arch.Arch | None", impl: ModuleType) -> "str | None":
         """Why this probe cannot apply here, or None."""
         if self.needs_code and arch is None:
             return "no machine code for this CPU in memprobe's table"
@@ -338,7 +339,7 @@ class ReadImpliesExec(Probe):
     strategy = None
     description = "Linux: personality(READ_IMPLIES_EXEC) in the child, mmap RW, write, call"
 
-    def skip_reason(self, arch: "_arch.Arch | None", impl) -> "str | None":
+    def skip_reason(self, arch: "_arch.Arch | None", impl: ModuleType) -> "str | None":
         if not hasattr(impl, "get_mdwe"):   # only the Linux module has personality(2)
             return "personality(READ_IMPLIES_EXEC) exists only on Linux"
         return Probe.skip_reason(self, arch, impl)

@@ -4,6 +4,7 @@ A crash, a kill or a hang of one probe is a result, never a failure of the run.
 """
 
 import os
+from collections.abc import Callable
 import shutil
 import sys
 import tempfile
@@ -65,7 +66,8 @@ def run_task(task: str, arch_name: "str | None", isolation: str = "fork", timeou
 
 
 def run_tasks(tasks: list, arch_name: "str | None", isolation: str = "fork", timeout: float = DEFAULT_TIMEOUT,
-              jobs: int = 1, done=None, started=None, tick=None) -> dict:
+              jobs: int = 1, done: "Callable[[str, dict], None] | None" = None,
+              started: "Callable[[str], None] | None" = None, tick: "Callable[[], None] | None" = None) -> dict:
     """Run tasks, each in its own process, at most `jobs` at a time: {task: raw facts}.
     Probes share nothing, so running two at once changes no verdict, only the wall time.
     done(task, raw) is called as each ends, started(task) as each starts, tick() at least
@@ -132,7 +134,8 @@ def default_jobs() -> int:
 
 
 def run_all(only: "list | None" = None, isolation: str = "fork", timeout: float = DEFAULT_TIMEOUT,
-            arm_mode: str = "arm", progress=None, jobs: "int | None" = None) -> tuple:
+            arm_mode: str = "arm", progress: "Callable[[str, dict], None] | None" = None,
+            jobs: "int | None" = None) -> tuple:
     """Run the selected probes, each isolated. -> (arch_name, {id: verdict}, measurements)
 
     progress(probe_id, verdict) is called as each probe ends (a skipped one too); if it
