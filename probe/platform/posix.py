@@ -39,7 +39,7 @@ def emulator():
     return None
 
 
-def interpreter_command():
+def interpreter_command() -> list:
     """The command that starts this interpreter afresh (for --isolation spawn)."""
     return [sys.executable]
 
