@@ -11,7 +11,6 @@ import importlib
 import os
 import signal
 import sys
-import threading
 
 from probe import __version__
 from probe.commands import _exit_codes
@@ -85,7 +84,10 @@ def _catch_stop_signals(command):
         # A parent may have started us with them blocked while it forked (see _children).
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     previous = {}
-    if command != "run" or threading.current_thread() is not threading.main_thread():
+    # Not imported, threading has started no thread: this is the main one. (Importing it
+    # would make every forked probe child run its at-fork handler.)
+    threading = sys.modules.get("threading")
+    if command != "run" or (threading and threading.current_thread() is not threading.main_thread()):
         return previous
     for sig in STOP_SIGNALS:
         if signal.getsignal(sig) in (signal.SIG_DFL, signal.default_int_handler):

@@ -20,7 +20,7 @@ import yaml
 
 from probe.attribution import attribute as _attribution
 from probe.report import validator as _schema
-from probe.policy import detect
+from probe.mechanisms import detect
 
 from helpers.policy_samples import expand
 from helpers.schemas import policies_schema

@@ -15,14 +15,15 @@ import sys
 import pytest
 import yaml
 
-from probe.policy import detect, discard_unmarked, unmarked_interpreter
+from probe.mechanisms import detect
+from probe.policy import discard_unmarked, unmarked_interpreter
 from probe.policy import markings as _markings
-from probe.policy import DETECTORS
+from probe.mechanisms import DETECTORS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFINE = os.path.join(ROOT, "tests", "helpers", "confine.py")
 UNAVAILABLE = 77
-DETECT = "import json, probe.policy as p; print(json.dumps(p.detect()))"
+DETECT = "import json, probe.mechanisms as p; print(json.dumps(p.detect()))"
 
 
 def env(**extra):
@@ -113,7 +114,7 @@ def test_noexec_dev_shm_in_a_mount_namespace_is_seen():
 
 
 def test_read_implies_exec_personality_is_seen():
-    code = ("import ctypes, json, probe.policy as p\n"
+    code = ("import ctypes, json, probe.mechanisms as p\n"
             "libc = ctypes.CDLL(None, use_errno=True)\n"
             "libc.personality.argtypes = [ctypes.c_ulong]\n"
             "cur = libc.personality(0xffffffff)\n"
@@ -128,7 +129,7 @@ def test_read_implies_exec_personality_is_seen():
 def test_memfd_noexec_in_a_private_pid_namespace_is_seen():
     if shutil.which("unshare") is None:
         pytest.skip("no unshare(1)")
-    code = ("import json, probe.policy as p\n"
+    code = ("import json, probe.mechanisms as p\n"
             "open('/proc/sys/vm/memfd_noexec', 'w').write('2')\n"
             "print(json.dumps(p.detect()['memfd_noexec']))\n")
     if not os.path.exists("/proc/sys/vm/memfd_noexec"):

@@ -1,6 +1,6 @@
 """Every registered probe declares its memory kind, capability and strategy, in the words
-of probe.vocab; the tables attribution reads agree with those declarations, and the report
-summary takes its capabilities from them."""
+of probe.vocab; attribution and the report summary read those declarations themselves
+(the memory kind, the capabilities a probe feeds)."""
 
 import json
 import os
@@ -8,7 +8,7 @@ import os
 import pytest
 
 from probe import vocab
-from probe.attribution.attribute import PROBE_MEMORY
+from probe.mechanisms._base import Op
 from probe.attribution.strategies import STRATEGIES
 from probe.attribution.summary import NAMES, PROTECTIONS, capability_probes
 from probe.engine.probes import REGISTRY, Probe
@@ -32,7 +32,7 @@ def test_probe_declares_memory_capability_strategy(probe):
 
 @pytest.mark.parametrize("probe", REGISTRY, ids=lambda p: p.id)
 def test_declarations_agree_with_the_tables(probe):
-    assert probe.memory == PROBE_MEMORY[probe.id]
+    assert Op(probe.id, {"step": "call"}).memory == probe.memory
     feeds = [cap for cap, ids in capability_probes().items() if probe.id in ids]
     assert feeds == ([probe.capability] if probe.capability else [])
     belongs = [entry[0] for entry in STRATEGIES if probe.id in entry[1]]
@@ -41,7 +41,6 @@ def test_declarations_agree_with_the_tables(probe):
 
 def test_tables_name_only_registered_probes():
     ids = {p.id for p in REGISTRY}
-    assert set(PROBE_MEMORY) == ids
     assert {pid for feeding in capability_probes().values() for pid in feeding} <= ids
     assert {pid for entry in STRATEGIES for pid in entry[1]} <= ids
 
@@ -51,7 +50,7 @@ def test_vocabulary_matches_the_tables():
     assert all(capability_probes().values()), "a capability no probe feeds"
     assert set(NAMES) == set(vocab.CAPABILITIES) and set(PROTECTIONS) <= set(NAMES)
     assert tuple(entry[0] for entry in STRATEGIES) == vocab.STRATEGIES
-    assert set(PROBE_MEMORY.values()) <= set(vocab.MEMORY_KINDS)
+    assert {p.memory for p in REGISTRY} <= set(vocab.MEMORY_KINDS)
 
 
 def test_schema_file_has_the_vocabulary_version():
@@ -64,3 +63,9 @@ def test_schema_file_has_the_vocabulary_version():
     assert probe.SCHEMA_VERSION == vocab.SCHEMA_VERSION
     assert vocab.SCHEMA_VERSION in vocab.SUPPORTED_SCHEMA_VERSIONS
     assert schema["properties"]["schema_version"]["const"] == vocab.SCHEMA_VERSION
+
+
+def test_every_strategy_is_tested_by_a_declared_probe():
+    declared = {p.strategy for p in REGISTRY if p.strategy}
+    assert declared == set(vocab.STRATEGIES)
+    assert all(entry[1] for entry in STRATEGIES)

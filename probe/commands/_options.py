@@ -2,7 +2,6 @@
 --pax-defaults (the same run again from an unmarked interpreter copy)."""
 
 import os
-import subprocess
 import sys
 
 from probe.engine import children as _children
@@ -46,6 +45,7 @@ def via_unmarked_copy(args):
     """Re-run this command from an unmarked interpreter copy; None when the interpreter
     has no markings (it already runs with the kernel's defaults). A signal that ends this
     process is passed on to the run inside the copy, and the copy is removed."""
+    import subprocess   # only here: a plain run starts no other program
     from probe import policy as _policy
     info = inner = None
     try:
@@ -79,6 +79,7 @@ def via_unmarked_copy(args):
 def _forward(inner, signum):
     """Pass the signal on and give the inner run time to kill its children and remove
     its files; then it is killed."""
+    import subprocess
     try:
         inner.send_signal(signum)
         inner.wait(timeout=_FORWARD_GRACE)

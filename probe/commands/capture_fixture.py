@@ -12,7 +12,7 @@ import os
 import sys
 
 from probe.errors import InputError
-from probe.policy.capture import capture
+from probe.mechanisms._capture import capture
 
 
 def add_arguments(parser):

@@ -13,11 +13,8 @@ from collections.abc import Callable, Iterator
 import errno
 import os
 import select
-import shlex
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 
 from probe.engine import protocol
@@ -41,6 +38,67 @@ _OUT_OF_RESOURCES = (errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE)
 
 # Read ends and pidfds the parent holds for running children: a forked child closes them.
 _HELD_FDS = set()
+
+# In a forked child: the run's directory, where it makes its temporary files.
+child_tmpdir = None
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+# --- temporary files without the tempfile module -----------------------------------
+# The fork parent does not import tempfile: it brings in random and threading, whose
+# at-fork handlers every forked child would run (about 0.3 ms each).
+
+def default_tmpdir() -> str:
+    """The directory tempfile.gettempdir() picks, found the same way."""
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None:
+        return tempfile.gettempdir()      # loaded anyway: its answer, overrides included
+    candidates = [os.environ[n] for n in ("TMPDIR", "TEMP", "TMP") if os.environ.get(n)]
+    candidates += ["/tmp", "/var/tmp", "/usr/tmp"]
+    try:
+        candidates.append(os.getcwd())
+    except OSError:
+        candidates.append(os.curdir)
+    for directory in candidates:
+        directory = directory if directory == os.curdir else os.path.abspath(directory)
+        try:
+            fd, path = make_temp_file(directory, "memprobe-probe-")
+        except FileExistsError:
+            continue
+        except OSError:
+            continue                       # not writable: the next candidate
+        os.close(fd)
+        os.unlink(path)
+        return directory
+    raise FileNotFoundError(errno.ENOENT, "no usable temporary directory found in %s" % candidates)
+
+
+def _temp_name(directory: str, prefix: str) -> str:
+    return os.path.join(directory, prefix + os.urandom(6).hex())
+
+
+def make_temp_file(directory: str, prefix: str) -> "tuple[int, str]":
+    """(fd, path) of a new file only we can read, as tempfile.mkstemp() makes it."""
+    for _ in range(100):
+        path = _temp_name(directory, prefix)
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name in %s" % directory)
+
+
+def make_temp_dir(prefix: str) -> str:
+    """A new directory only we can use in default_tmpdir(), as tempfile.mkdtemp() makes it."""
+    directory = default_tmpdir()
+    for _ in range(100):
+        path = _temp_name(directory, prefix)
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary directory name in %s" % directory)
 
 
 def isolated_args(path_entries: list) -> list:
@@ -73,6 +131,7 @@ def worker_command() -> list:
     """
     override = os.environ.get("MEMPROBE_INTERPRETER")
     if override:
+        import shlex
         return shlex.split(override)
     if not sys.executable:
         raise HostError("--isolation spawn needs sys.executable, which is empty here; use --isolation fork")
@@ -123,8 +182,8 @@ def _become_child(tmpdir):
         if callable(signal.getsignal(sig)):
             signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    if tmpdir:
-        tempfile.tempdir = tmpdir
+    global child_tmpdir
+    child_tmpdir = tmpdir
 
 
 def start_fork(task: str, arch_name: "str | None", tmpdir: "str | None" = None) -> "Child":
@@ -151,6 +210,7 @@ def start_fork(task: str, arch_name: "str | None", tmpdir: "str | None" = None) 
 def start_spawn(task: str, arch_name: "str | None", tmpdir: "str | None" = None) -> "Child":
     """Start a fresh interpreter running `task` (as start_fork, with signals_blocked():
     the worker inherits the mask and unblocks them first thing)."""
+    import subprocess   # spawn only: a fork run does without it
     rfd, wfd = _pipe()
     env = dict(os.environ)
     if tmpdir:

@@ -15,10 +15,10 @@ Where a seccomp filter is attached the flip comes last: the filter may kill the 
 from __future__ import annotations
 
 import os
-import tempfile
 from types import ModuleType
 
 from probe.engine import arch as _arch
+from probe.engine import children as _children
 from probe.platform import libc as _libc
 from probe.engine.context import ORIGINAL, SETUP, Context, SetupFailed, WrongValue, describe
 from probe.platform.libc import MAP_PRIVATE, PAGESIZE, RW, RX
@@ -32,7 +32,10 @@ class WayFailed(Exception):
 
 def temp_fd(content: bytes) -> int:
     """An unlinked temporary file in $TMPDIR holding content: nothing stays behind."""
-    fd, path = tempfile.mkstemp(prefix="memprobe-")
+    # A forked child of a run: in the run's directory; else where tempfile would put it (a
+    # spawned worker's TMPDIR is its run's directory), without importing it in a child.
+    directory = _children.child_tmpdir or _children.default_tmpdir()
+    fd, path = _children.make_temp_file(directory, "memprobe-")
     try:
         os.unlink(path)
         os.write(fd, content)

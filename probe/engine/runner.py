@@ -4,10 +4,8 @@ A crash, a kill or a hang of one probe is a result, never a failure of the run.
 """
 
 import os
-from collections.abc import Callable
-import shutil
 import sys
-import tempfile
+from collections.abc import Callable
 
 from probe.engine import arch as _arch
 from probe.engine import children as _children
@@ -23,10 +21,9 @@ FLIP_TASK = "measure:flip_cycle"
 
 
 def detect_arch(arm_mode: str = "arm") -> "str | None":
-    import platform
     import struct
     bits = struct.calcsize("P") * 8
-    machine = platform.machine()
+    machine = os.uname().machine   # what platform.machine() reads, without importing it
     abi = _arch.elf_abi_version() if machine.lower().startswith(("ppc64", "powerpc64")) else None
     return _arch.detect_name(machine, bits, sys.byteorder, abi, arm_mode)
 
@@ -107,6 +104,7 @@ def _end_run(running, tmpdir):
     for _, w in running:
         w.abandon()
     if tmpdir:
+        import shutil   # only now: see _children.default_tmpdir
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
@@ -114,7 +112,7 @@ def _run_tmpdir():
     """A directory in $TMPDIR (so on the same mount: the same verdicts) for the children's
     files; None where it cannot be made, and the probes then report $TMPDIR's own refusal."""
     try:
-        return tempfile.mkdtemp(prefix="memprobe-run-")
+        return _children.make_temp_dir("memprobe-run-")
     except OSError:
         return None
 
@@ -188,7 +186,6 @@ def _preload():
     starts with it instead of paying for it again (the fork overhead target is ~1 ms)."""
     import faulthandler  # noqa: F401
     import resource  # noqa: F401
-    import tempfile  # noqa: F401
     import gc
     from probe.platform import libc as _libc  # noqa: F401
     from probe.engine import worker as _worker  # noqa: F401

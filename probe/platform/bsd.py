@@ -9,13 +9,13 @@ import os
 import platform
 
 from probe.platform import libc as _libc
+from probe.platform.constants import P_PID, PROC_WXMAP_STATUS, SHM_ANON
 from probe.platform.posix import (  # noqa: F401 - re-exported: the platform module is the API
     SKIP_NO_MEMFD, SKIP_NO_PERSONALITY, cpu_nx, emulator, hostname, interpreter_command,
     process_info, provenance,
     python_info, seccomp_filtered, set_read_implies_exec, uname)
 from probe.platform import posix as _posix
 
-SHM_ANON = 1  # FreeBSD's `(char *)1`: an anonymous shared-memory object
 
 
 def distribution():
@@ -64,3 +64,22 @@ def shm_fd(size):
         os.ftruncate(fd, size)
         return fd
     return _posix.shm_fd(size)
+
+
+def wxmap_call() -> str:
+    """procctl(PROC_WXMAP_STATUS) of this process as a fixture's calls.txt records it
+    (FreeBSD 13). Raises OSError(reason) when it cannot be asked."""
+    fn = _libc.symbol("procctl", ctypes.c_int,
+                      [ctypes.c_int, ctypes.c_int64, ctypes.c_int, ctypes.c_void_p])
+    if fn is None:
+        raise OSError("this C library has no procctl()")
+    value = ctypes.c_int(0)
+    ctypes.set_errno(0)
+    if fn(P_PID, os.getpid(), PROC_WXMAP_STATUS, ctypes.byref(value)) != 0:
+        err = ctypes.get_errno()
+        raise OSError("procctl(PROC_WXMAP_STATUS): %s (FreeBSD before 13?)" % os.strerror(err))
+    return "0x%08x" % (value.value & 0xFFFFFFFF)
+
+
+# The system calls a policy source makes on the live host, by their calls.txt names.
+RECORDED_CALLS = {"procctl PROC_WXMAP_STATUS": wxmap_call}

@@ -6,7 +6,6 @@ mmap.PAGESIZE, never literals.
 """
 
 import ctypes
-import ctypes.util
 import mmap
 import os
 
@@ -43,7 +42,8 @@ def libc():
         try:
             _declare(_libc)
         except AttributeError:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+            from ctypes.util import find_library   # imports subprocess: the fallback only
+            _libc = ctypes.CDLL(find_library("c"), use_errno=True)
             _declare(_libc)
     return _libc
 

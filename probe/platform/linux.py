@@ -14,19 +14,15 @@ from probe.platform.posix import (  # noqa: F401 - re-exported: the platform mod
 from probe.platform import posix as _posix
 from probe.platform.procfs import parse_status  # noqa: F401 - one parser for /proc/*/status
 
-# Root of the /proc and /etc trees; tests point it at a fixture tree (psutil's PROCFS_PATH).
-ROOT = os.environ.get("MEMPROBE_ROOT", "/")
+from probe.platform.constants import PR_GET_MDWE, PR_SET_DUMPABLE, READ_IMPLIES_EXEC
 
-READ_IMPLIES_EXEC = 0x0400000
-PR_GET_MDWE = 66
-
-
-def _path(*parts):
-    return os.path.join(ROOT, *parts)
+# The host's own /proc and /etc. Fixture trees are read through probe.policy.Source(root),
+# the one root tests redirect; the report's host facts always describe the live host.
+ROOT = "/"
 
 
 def _read(*parts):
-    with open(_path(*parts), "rb") as f:
+    with open(os.path.join(ROOT, *parts), "rb") as f:
         return f.read().decode("utf-8", "replace")
 
 
@@ -199,6 +195,26 @@ def get_mdwe():
     return None if value < 0 else value
 
 
+def mdwe_call() -> str:
+    """prctl(PR_GET_MDWE) as a fixture's calls.txt records it: the value, or EINVAL on
+    kernels before Linux 6.3. Raises OSError(reason) when it cannot be asked."""
+    prctl = _prctl()
+    if prctl is None:
+        raise OSError("this C library has no prctl()")
+    ctypes.set_errno(0)
+    value = prctl(PR_GET_MDWE, 0, 0, 0, 0)
+    if value < 0:
+        err = ctypes.get_errno()
+        if err == errno.EINVAL:
+            return "EINVAL"
+        raise OSError("prctl(PR_GET_MDWE): %s" % os.strerror(err))
+    return str(value)
+
+
+# The system calls a policy source makes on the live host, by their calls.txt names.
+RECORDED_CALLS = {"prctl PR_GET_MDWE": mdwe_call}
+
+
 def process_info():
     info = _posix.process_info()
     try:
@@ -236,8 +252,6 @@ def _int(value):
     except (TypeError, ValueError):
         return None
 
-
-PR_SET_DUMPABLE = 4
 
 
 def disable_core_dumps():

@@ -1,13 +1,12 @@
-"""Policy detection: which W^X / NX mechanisms this host and process run under.
+"""Where policy detectors read from, and what a detector is.
 
-    detect(root=None, os_name=None, env=None) -> {detector name: result dict}
+The detectors themselves live with their mechanism (probe.mechanisms) or, for facts that
+are no mechanism (kernel config, personality), in probe.policy.facts; probe.mechanisms
+.detect() runs them. Each says whether it applies to an OS (and why not) and returns a
+dict with at least `state`, the evidence it read, and `reason` when it could not decide.
+A missing or unreadable source gives state `unknown` with the reason, never an exception.
 
-Detectors are small objects in an ordered registry (DETECTORS). Each says whether it
-applies to an OS (and why not) and returns a dict with at least `state`, the evidence
-it read, and `reason` when it could not decide. A missing or unreadable source gives
-state `unknown` with the reason, never an exception.
-
-All reads go through one Source. On the live host it reads /proc, /sys, ... and calls
+All reads go through one Source, the one root tests redirect. On the live host it reads /proc, /sys, ... and calls
 prctl/procctl/sysctl; given `root` (a fixture tree, see tests/fixtures/) every path is
 taken under that root, sysctls come from <root>/sysctl.txt, the `mount` listing from
 <root>/mount.txt and the few values only a system call can give (PR_GET_MDWE,
@@ -16,6 +15,7 @@ PROC_WXMAP_STATUS, the interpreter's xattr) from <root>/calls.txt.
 
 import os
 import sys
+from typing import Callable
 
 from probe.platform.procfs import parse_status
 from probe.policy import parse as _parse
@@ -32,7 +32,8 @@ class Unavailable(Exception):
 class Source:
     """Where detectors read from: the live host (root None) or a fixture tree."""
 
-    def __init__(self, root=None, os_name=None, env=None, executable=None):
+    def __init__(self, root: "str | None" = None, os_name: "str | None" = None,
+                 env: "dict | None" = None, executable: "str | None" = None) -> None:
         self.root = root
         self.live = root is None
         self._cache = {}
@@ -48,12 +49,12 @@ class Source:
         self._executable = executable
 
     # -- files ---------------------------------------------------------------
-    def path(self, logical):
+    def path(self, logical: str) -> str:
         if self.live:
             return logical
         return os.path.join(self.root, logical.lstrip("/"))
 
-    def read_bytes(self, logical, limit=-1):
+    def read_bytes(self, logical: str, limit: int = -1) -> bytes:
         key = ("bytes", logical, limit)
         if key not in self._cache:
             try:
@@ -66,13 +67,13 @@ class Source:
             raise value
         return value
 
-    def read_text(self, logical, limit=-1):
+    def read_text(self, logical: str, limit: int = -1) -> str:
         return self.read_bytes(logical, limit).decode("utf-8", "replace")
 
-    def exists(self, logical):
+    def exists(self, logical: str) -> bool:
         return os.path.exists(self.path(logical))
 
-    def status(self):
+    def status(self) -> dict:
         """/proc/self/status parsed once for every detector that needs it."""
         if "status" not in self._cache:
             try:
@@ -84,8 +85,39 @@ class Source:
             raise value
         return value
 
+    def cached(self, key: "str | tuple", compute: "Callable[[], object]") -> object:
+        """compute() once per source (a value or an Unavailable to raise later)."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
     # -- values only a system call gives ---------------------------------------
-    def calls(self):
+    def call(self, name: str) -> str:
+        """A system call's answer as calls.txt records it (`prctl PR_GET_MDWE`, `procctl
+        PROC_WXMAP_STATUS`): recorded in a fixture, asked of the platform layer live."""
+        if not self.live:
+            return self.recorded(name)
+        from probe.platform import impl
+        fn = getattr(impl, "RECORDED_CALLS", {}).get(name)
+        if fn is None:
+            raise Unavailable("%s cannot be asked on this OS" % name)
+        value = self.cached(("call", name), lambda: _live(fn))
+        if isinstance(value, Unavailable):
+            raise value
+        return value
+
+    def pax_xattr(self, path: "str | None" = None) -> "str | None":
+        """user.pax.flags of the interpreter (or of path); None when it carries none."""
+        if not self.live and path is None:
+            value = self.recorded("getxattr user.pax.flags")
+            return None if value in ("", "ENODATA", "-") else value
+        from probe.platform.posix import pax_xattr_call
+        value = _live(pax_xattr_call, path or "/proc/self/exe")
+        if isinstance(value, Unavailable):
+            raise value
+        return value
+
+    def calls(self) -> "dict | None":
         """<root>/calls.txt of a fixture: `name: value` lines."""
         if "calls" not in self._cache:
             try:
@@ -94,42 +126,38 @@ class Source:
                 self._cache["calls"] = None
         return self._cache["calls"]
 
-    def recorded(self, name):
+    def recorded(self, name: str) -> str:
         """A value recorded in calls.txt; raises Unavailable when the fixture has none."""
         calls = self.calls()
         if calls is None or name not in calls:
             raise Unavailable("the fixture records no %s (calls.txt)" % name)
         return calls[name]
 
-    def executable(self):
+    def executable(self) -> "str | None":
         """Path of the running interpreter binary (what PaX markings are read from)."""
         if self._executable:
             return self._executable
         if not self.live:
             calls = self.calls() or {}
             return calls.get("executable") or None
-        try:
-            return os.readlink("/proc/self/exe")
-        except OSError:
-            return os.path.realpath(sys.executable) if sys.executable else None
+        from probe.platform.posix import running_binary
+        return running_binary()
 
-    def exe_header(self, limit=65536):
-        """The leading bytes (ELF headers) of the interpreter binary. A fixture keeps
-        them at <root>/proc/self/exe, where Linux shows the running binary."""
+    def exe_header(self, limit: int = 65536, path: "str | None" = None) -> bytes:
+        """The leading bytes (ELF headers) of the interpreter binary (or of the binary at
+        path). A fixture keeps them at <root>/proc/self/exe, where Linux shows the
+        running binary."""
+        if path is not None:
+            return _read_file(path, limit)
         if not self.live or self.os_name == "linux":
             try:
                 return self.read_bytes("/proc/self/exe", limit)
             except Unavailable:
                 if not self.live or not sys.executable:
                     raise
-        path = os.path.realpath(sys.executable)
-        try:
-            with open(path, "rb") as f:
-                return f.read(limit)
-        except OSError as exc:
-            raise Unavailable(_oserror(path, exc))
+        return _read_file(os.path.realpath(sys.executable), limit, _oserror)
 
-    def pointer_bits(self):
+    def pointer_bits(self) -> "int | None":
         if self.live:
             import struct
             return struct.calcsize("P") * 8
@@ -141,7 +169,7 @@ class Source:
         return 64 if "64" in machine else 32
 
     # -- sysctl ------------------------------------------------------------------
-    def sysctl(self, name):
+    def sysctl(self, name: str) -> "str | None":
         """A sysctl value as a string; None when the sysctl does not exist on this
         system; raises Unavailable when it cannot be read."""
         if not self.live:
@@ -154,21 +182,18 @@ class Source:
             if isinstance(table, Unavailable):
                 raise table
             return table.get(name)
-        key = ("sysctl", name)
-        if key not in self._cache:
-            self._cache[key] = _live_sysctl(name)
-        value = self._cache[key]
+        from probe.platform.posix import sysctl_value
+        value = self.cached(("sysctl", name), lambda: _live(sysctl_value, name))
         if isinstance(value, Unavailable):
             raise value
         return value
 
-    def mount_listing(self):
+    def mount_listing(self) -> str:
         """`mount` output (the BSDs have no mountinfo)."""
         if not self.live:
             return self.read_text("/mount.txt")
-        if "mount" not in self._cache:
-            self._cache["mount"] = _run(["mount"])
-        value = self._cache["mount"]
+        from probe.platform.posix import run_command
+        value = self.cached("mount", lambda: _live(run_command, ["mount"]))
         if isinstance(value, Unavailable):
             raise value
         return value
@@ -186,9 +211,10 @@ class Source:
         except Unavailable:
             return {}
 
-    def kernel_release(self):
+    def kernel_release(self) -> "str | None":
         if self.live:
-            return os.uname().release
+            from probe.platform.posix import uname
+            return uname()["kernel_release"]
         try:
             return self.read_text("/proc/sys/kernel/osrelease").strip() or None
         except Unavailable:
@@ -211,139 +237,65 @@ def _oserror(logical, exc):
     return "cannot read %s: %s" % (logical, exc.strerror or exc)
 
 
-def _run(argv, timeout=5):
-    import subprocess
+def _cannot_read(path, exc):
+    return "cannot read %s: %s" % (path, exc.strerror)
+
+
+def _read_file(path, limit, reason=_cannot_read):
+    """The first `limit` bytes of a file outside the source's tree (the interpreter)."""
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return Unavailable("cannot run %s: %s" % (" ".join(argv), exc))
-    if proc.returncode != 0:
-        return Unavailable("%s failed: %s" % (" ".join(argv), (proc.stderr.strip().splitlines()
-                                                                or ["exit %d" % proc.returncode])[0]))
-    return proc.stdout
+        with open(path, "rb") as f:
+            return f.read(limit)
+    except OSError as exc:
+        raise Unavailable(reason(path, exc))
 
 
-def _live_sysctl(name):
-    """sysctlbyname() for integer sysctls where libc has it, else `sysctl -n`."""
-    import ctypes
-    from probe.platform import libc as _libc
-    fn = _libc.symbol("sysctlbyname", ctypes.c_int,
-                      [ctypes.c_char_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t),
-                       ctypes.c_void_p, ctypes.c_size_t])
-    if fn is not None:
-        buf = ctypes.c_int64(0)
-        size = ctypes.c_size_t(8)
-        ctypes.set_errno(0)
-        if fn(name.encode(), ctypes.byref(buf), ctypes.byref(size), None, 0) == 0:
-            if size.value == 4:
-                return str(ctypes.c_int32(buf.value & 0xFFFFFFFF).value)
-            if size.value == 8:
-                return str(buf.value)
-        else:
-            import errno
-            err = ctypes.get_errno()
-            if err == errno.ENOENT:
-                return None
-            if err != errno.ENOMEM:   # ENOMEM: not an integer; let the command print it
-                return Unavailable("sysctl %s: %s" % (name, os.strerror(err)))
-    out = _run(["sysctl", "-n", name])
-    if isinstance(out, Unavailable):
-        text = str(out)
-        if any(m in text for m in ("unknown oid", "No such", "not found", "level name")):
-            return None
-        return out
-    return out.strip()
+def _live(fn, *args):
+    """fn(*args) of the platform layer, its OSError turned into an Unavailable value."""
+    try:
+        return fn(*args)
+    except OSError as exc:
+        return Unavailable(str(exc))
 
 
-# --- registry ------------------------------------------------------------------------
+# --- detectors --------------------------------------------------------------------------
 
 
 class Detector:
-    """One mechanism's evidence. Subclasses set name/oses/title and implement read()."""
+    """What one detector reads. Subclasses set name/oses/title/order and implement read();
+    `order` places the detector's entry in a report's `policies`."""
 
     name = None
     title = ""
     oses = ()
+    order = 0
 
-    def applies(self, os_name):
+    def applies(self, os_name: str) -> "str | None":
         """None when this detector applies to os_name, else the reason it does not."""
         if os_name in self.oses:
             return None
         return "%s applies to %s only" % (self.title or self.name, ", ".join(self.oses))
 
-    def read(self, src):
+    def read(self, src: "Source") -> dict:
         raise NotImplementedError
 
 
-DETECTORS = []
-
-
-def register(cls):
-    DETECTORS.append(cls())
-    return cls
-
-
-def unknown(reason, **fields):
+def unknown(reason: str, **fields) -> dict:
+    """A detector result that could not decide, with the reason."""
     out = {"state": "unknown"}
     out.update(fields)
     out["reason"] = reason
     return out
 
 
-def _load():
-    # Importing the modules fills DETECTORS in registry order.
-    from probe.policy import linux as _linux  # noqa: F401
-    from probe.policy import bsd as _bsd  # noqa: F401
-    from probe.policy import mounts as _mounts  # noqa: F401
-
-
-def detect(root=None, os_name=None, env=None, executable=None, include_inapplicable=False):
-    """Run every detector that applies; {name: result} in registry order. Never raises.
-
-    root: a fixture tree to read instead of the live host. os_name: override the OS
-    (default: the host's, or the fixture's uname.txt). env: the environment that decides
-    $TMPDIR (default os.environ, or the fixture's proc/self/environ). executable: the
-    interpreter whose PaX markings count (default the running one).
-    include_inapplicable: also list detectors for other OSes, with state
-    `not_applicable` and the reason they do not apply.
-    """
-    _load()
-    try:
-        src = Source(root, os_name, env, executable)
-    except Exception as exc:  # noqa: BLE001 - detect() never raises
-        return {"_source": unknown("cannot set up the policy sources: %s: %s"
-                                   % (type(exc).__name__, exc))}
-    out = {}
-    for det in DETECTORS:
-        why_not = det.applies(src.os_name)
-        if why_not is not None:
-            if include_inapplicable:
-                out[det.name] = {"state": "not_applicable", "reason": why_not}
-            continue
-        try:
-            result = det.read(src)
-        except Unavailable as exc:
-            result = unknown(str(exc))
-        except Exception as exc:  # noqa: BLE001 - one broken detector must not sink the rest
-            result = unknown("memprobe could not evaluate this source: %s: %s"
-                             % (type(exc).__name__, exc))
-        out[det.name] = result
-    return out
-
-
-def registry():
-    """[(name, title, oses)] of every detector, in order (for docs and `list`)."""
-    _load()
-    return [(d.name, d.title, d.oses) for d in DETECTORS]
-
-
-def unmarked_interpreter(executable=None, directory=None, force=False, verify=True):
+def unmarked_interpreter(executable: "str | None" = None, directory: "str | None" = None,
+                         force: bool = False, verify: bool = True) -> dict:
     """A copy of the interpreter without PaX markings, to run the probes under the
     kernel's default flags. See probe.policy.unmarked for the details."""
     from probe.policy import unmarked as _unmarked
     return _unmarked.unmarked_interpreter(executable, directory, force, verify)
 
 
-def discard_unmarked(info):
+def discard_unmarked(info: "dict | None") -> None:
     from probe.policy import unmarked as _unmarked
     return _unmarked.discard(info)

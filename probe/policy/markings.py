@@ -29,7 +29,7 @@ PF_PAX_BITS = {  # feature -> (enable bit, disable bit)
 }
 
 
-def parse_pax_line(value):
+def parse_pax_line(value: str) -> "dict | None":
     """The value of the `PaX:` status line.
 
     {'raw': 'PeMRs', 'no_mm': False, 'flags': {'pageexec': True, ...}} ; `-----` (a task
@@ -53,7 +53,7 @@ def parse_pax_line(value):
     return {"raw": value, "no_mm": False, "flags": flags}
 
 
-def parse_pax_xattr(value):
+def parse_pax_xattr(value: str) -> dict:
     """`user.pax.flags` as written by setfattr/paxctl-ng: each letter of PEMRS sets one
     feature, upper case on and lower case off, in any order ('em', 'm', 'mr').
 
@@ -73,7 +73,7 @@ def parse_pax_xattr(value):
     return {"raw": raw, "flags": flags, "valid": True}
 
 
-def decode_pt_pax_flags(p_flags):
+def decode_pt_pax_flags(p_flags: int) -> dict:
     """PT_PAX_FLAGS p_flags -> {feature: True (forced on) / False (forced off)}; a
     feature with neither bit (or, contradictorily, both) is left to the kernel."""
     out = {}
@@ -85,7 +85,7 @@ def decode_pt_pax_flags(p_flags):
     return out
 
 
-def pax_marking_letters(flags):
+def pax_marking_letters(flags: dict) -> str:
     """{'mprotect': False, 'emutramp': False} -> 'em' (in PEMRS order)."""
     return "".join((letter if flags[name] else letter.lower())
                    for letter, name in PAX_LETTERS if name in flags)
@@ -104,7 +104,50 @@ class ELFError(ValueError):
     pass
 
 
-def parse_elf(data):
+# Per ELF class: (offset of e_phoff, its struct code, offset of e_phentsize, the program
+# header's struct layout and size, where p_flags sits in an entry).
+_ELF_CLASS = {2: (32, "Q", 54, "IIQQQQQQ", 56, 4), 1: (28, "I", 42, "IIIIIIII", 32, 24)}
+
+
+def _elf_ident(data):
+    """(ELF class, struct byte-order prefix) of an ELF header; raises ELFError."""
+    if len(data) < 52 or data[:4] != b"\x7fELF":
+        raise ELFError("not an ELF file")
+    cls, enc = data[4], data[5]
+    if cls not in (1, 2) or enc not in (1, 2):
+        raise ELFError("unknown ELF class %d / data encoding %d" % (cls, enc))
+    if cls == 2 and len(data) < 64:
+        raise ELFError("truncated ELF header")
+    return cls, "<" if enc == 1 else ">"
+
+
+def _program_header_table(data, cls, e):
+    """(e_phoff, e_phentsize, e_phnum), checked against the bytes read; raises ELFError."""
+    at_phoff, phoff_code, at_phent, _, need, _ = _ELF_CLASS[cls]
+    phoff, = struct.unpack_from(e + phoff_code, data, at_phoff)
+    phentsize, phnum = struct.unpack_from(e + "HH", data, at_phent)
+    if phnum == 0xFFFF:
+        raise ELFError("more program headers than the ELF header can count (PN_XNUM)")
+    if phnum and phentsize < need:
+        raise ELFError("program header entries of %d bytes are too small" % phentsize)
+    if phoff + phnum * phentsize > len(data):
+        raise ELFError("program headers end beyond the %d bytes read" % len(data))
+    return phoff, phentsize, phnum
+
+
+def _program_header(data, cls, e, i, at):
+    fields = struct.unpack_from(e + _ELF_CLASS[cls][3], data, at)
+    if cls == 2:
+        p_type, p_flags, p_offset, _, _, p_filesz, _, p_align = fields
+    else:
+        p_type, p_offset, _, _, p_filesz, _, p_flags, p_align = fields
+    return {"index": i, "type": p_type, "flags": p_flags, "offset": p_offset,
+            "filesz": p_filesz, "align": p_align,
+            # where p_flags sits in the file, for unmark_elf()
+            "entry_offset": at, "flags_offset": at + _ELF_CLASS[cls][5]}
+
+
+def parse_elf(data: bytes) -> dict:
     """The parts of an ELF file's headers that carry W^X markings.
 
     data: the file's leading bytes (at least the ELF and program headers; note segments
@@ -112,46 +155,15 @@ def parse_elf(data):
     Returns {'bits', 'endian', 'phdrs': [{'index','type','flags','offset','filesz',
     'align','entry_offset'}], 'notes': [{'name','type','desc'}]}; raises ELFError.
     """
-    if len(data) < 52 or data[:4] != b"\x7fELF":
-        raise ELFError("not an ELF file")
-    cls, enc = data[4], data[5]
-    if cls not in (1, 2) or enc not in (1, 2):
-        raise ELFError("unknown ELF class %d / data encoding %d" % (cls, enc))
-    e = "<" if enc == 1 else ">"
-    if cls == 2:
-        if len(data) < 64:
-            raise ELFError("truncated ELF header")
-        phoff, = struct.unpack_from(e + "Q", data, 32)
-        phentsize, phnum = struct.unpack_from(e + "HH", data, 54)
-        fmt, need = e + "IIQQQQQQ", 56
-    else:
-        phoff, = struct.unpack_from(e + "I", data, 28)
-        phentsize, phnum = struct.unpack_from(e + "HH", data, 42)
-        fmt, need = e + "IIIIIIII", 32
-    if phnum == 0xFFFF:
-        raise ELFError("more program headers than the ELF header can count (PN_XNUM)")
-    if phnum and phentsize < need:
-        raise ELFError("program header entries of %d bytes are too small" % phentsize)
-    if phoff + phnum * phentsize > len(data):
-        raise ELFError("program headers end beyond the %d bytes read" % len(data))
-    phdrs = []
-    for i in range(phnum):
-        at = phoff + i * phentsize
-        fields = struct.unpack_from(fmt, data, at)
-        if cls == 2:
-            p_type, p_flags, p_offset, _, _, p_filesz, _, p_align = fields
-        else:
-            p_type, p_offset, _, _, p_filesz, _, p_flags, p_align = fields
-        phdrs.append({"index": i, "type": p_type, "flags": p_flags, "offset": p_offset,
-                      "filesz": p_filesz, "align": p_align,
-                      # where p_flags sits in the file, for unmark_elf()
-                      "entry_offset": at, "flags_offset": at + (4 if cls == 2 else 24)})
+    cls, e = _elf_ident(data)
+    phoff, phentsize, phnum = _program_header_table(data, cls, e)
+    phdrs = [_program_header(data, cls, e, i, phoff + i * phentsize) for i in range(phnum)]
     notes = []
     for ph in phdrs:
         if ph["type"] == PT_NOTE and ph["offset"] + ph["filesz"] <= len(data):
             notes.extend(_parse_notes(data[ph["offset"]:ph["offset"] + ph["filesz"]], e,
                                       8 if ph["align"] == 8 else 4))
-    return {"bits": 64 if cls == 2 else 32, "endian": "little" if enc == 1 else "big",
+    return {"bits": 64 if cls == 2 else 32, "endian": "little" if e == "<" else "big",
             "phdrs": phdrs, "notes": notes}
 
 
@@ -171,7 +183,7 @@ def _parse_notes(blob, e, align):
     return notes
 
 
-def elf_header_size(data):
+def elf_header_size(data: bytes) -> "int | None":
     """How many leading bytes of an ELF file cover its ELF header, program headers and
     note segments (what parse_elf needs); None when data is not an ELF header."""
     try:
@@ -186,7 +198,27 @@ def elf_header_size(data):
     return end
 
 
-def elf_markings(elf):
+def _netbsd_pax(word):
+    flags = {}
+    for name, (on, off) in NETBSD_PAX_BITS.items():
+        if word & on:
+            flags[name] = True
+        elif word & off:
+            flags[name] = False
+    return {"value": "0x%02x" % word, "flags": flags}
+
+
+def _freebsd_features(word):
+    return {"value": "0x%08x" % word,
+            "flags": sorted(name for bit, name in FREEBSD_FCTL.items() if word & bit)}
+
+
+# The notes that carry markings: (name, type) -> (key in elf_markings(), decoder of the word).
+_MARKING_NOTES = {("PaX", NT_NETBSD_PAX): ("netbsd_pax", _netbsd_pax),
+                  ("FreeBSD", NT_FREEBSD_FEATURE_CTL): ("freebsd_features", _freebsd_features)}
+
+
+def elf_markings(elf: dict) -> dict:
     """W^X-related markings of a parsed ELF: PaX (PT_PAX_FLAGS), NetBSD PaX note,
     FreeBSD feature-control note, OpenBSD PT_OPENBSD_WXNEEDED."""
     e = "<" if elf["endian"] == "little" else ">"
@@ -200,24 +232,14 @@ def elf_markings(elf):
         elif ph["type"] == PT_OPENBSD_WXNEEDED:
             out["openbsd_wxneeded"] = True
     for note in elf["notes"]:
-        if len(note["desc"]) < 4:
-            continue
-        word, = struct.unpack_from(e + "I", note["desc"])
-        if note["name"] == "PaX" and note["type"] == NT_NETBSD_PAX:
-            flags = {}
-            for name, (on, off) in NETBSD_PAX_BITS.items():
-                if word & on:
-                    flags[name] = True
-                elif word & off:
-                    flags[name] = False
-            out["netbsd_pax"] = {"value": "0x%02x" % word, "flags": flags}
-        elif note["name"] == "FreeBSD" and note["type"] == NT_FREEBSD_FEATURE_CTL:
-            out["freebsd_features"] = {"value": "0x%08x" % word, "flags": sorted(
-                name for bit, name in FREEBSD_FCTL.items() if word & bit)}
+        known = _MARKING_NOTES.get((note["name"], note["type"]))
+        if known is not None and len(note["desc"]) >= 4:
+            word, = struct.unpack_from(e + "I", note["desc"])
+            out[known[0]] = known[1](word)
     return out
 
 
-def unmark_elf(data):
+def unmark_elf(data: bytes) -> list:
     """Edits that remove PaX markings from an ELF file: [(offset, bytes)].
 
     A PT_PAX_FLAGS header becomes PT_GNU_STACK RW (what `paxctl -c` converted it from)

@@ -8,7 +8,7 @@ returns None (or leaves a key out) rather than raising on a malformed line.
 import re
 
 
-def to_int(value, base=10):
+def to_int(value: object, base: int = 10) -> "int | None":
     try:
         return int(str(value).strip(), base)
     except (TypeError, ValueError):
@@ -18,7 +18,7 @@ def to_int(value, base=10):
 # --- getfattr dump / environ / calls ------------------------------------------------
 
 
-def parse_getfattr(text):
+def parse_getfattr(text: str) -> dict:
     """`getfattr -d -m - FILE...` output -> {path: {name: value}} (values unquoted)."""
     out = {}
     current = None
@@ -35,7 +35,7 @@ def parse_getfattr(text):
     return out
 
 
-def parse_environ(data):
+def parse_environ(data: bytes) -> dict:
     """/proc/<pid>/environ (NUL-separated) -> dict."""
     if isinstance(data, bytes):
         data = data.decode("utf-8", "replace")
@@ -47,7 +47,7 @@ def parse_environ(data):
     return out
 
 
-def parse_kv(text):
+def parse_kv(text: str) -> dict:
     """`name: value`, `name = value` and `name=value` lines (sysctl -a on FreeBSD, NetBSD,
     OpenBSD; memprobe's calls.txt) -> {name: value}. Comments and junk are skipped; a
     multi-line value keeps only its first line."""
@@ -65,7 +65,7 @@ def parse_kv(text):
 # --- SELinux -----------------------------------------------------------------------
 
 
-def parse_selinux_bool(text):
+def parse_selinux_bool(text: str) -> "tuple | None":
     """A selinuxfs boolean file: 'cur pending' -> (cur, pending) as bools, or None."""
     parts = text.split()
     if len(parts) != 2 or any(p not in ("0", "1") for p in parts):
@@ -73,7 +73,7 @@ def parse_selinux_bool(text):
     return parts[0] == "1", parts[1] == "1"
 
 
-def parse_context(data):
+def parse_context(data: "bytes | str") -> "str | None":
     """/proc/<pid>/attr/current (NUL-terminated) -> the context string, or None."""
     if isinstance(data, bytes):
         data = data.decode("utf-8", "replace")
@@ -91,7 +91,7 @@ def _unescape(field):
     return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field)
 
 
-def parse_mountinfo(text):
+def parse_mountinfo(text: str) -> list:
     """/proc/<pid>/mountinfo -> [{'mount_point', 'fstype', 'source', 'options',
     'super_options'}] in file order (later entries are stacked over earlier ones)."""
     mounts = []
@@ -116,7 +116,7 @@ def parse_mountinfo(text):
 _BSD_MOUNT = re.compile(r"^(?P<source>.+?) on (?P<point>/.*?)(?: type (?P<type>\S+))? \((?P<opts>[^()]*)\)\s*$")
 
 
-def parse_bsd_mount(text):
+def parse_bsd_mount(text: str) -> list:
     """`mount` output of the BSDs -> the same shape as parse_mountinfo.
 
     FreeBSD/DragonFly: 'tmpfs on /tmp (tmpfs, local, noexec)';
@@ -136,7 +136,7 @@ def parse_bsd_mount(text):
     return mounts
 
 
-def mount_for(mounts, path):
+def mount_for(mounts: list, path: str) -> "dict | None":
     """The mount holding `path`: the longest mount point that prefixes it, the last one
     listed when several are stacked on the same point. None when nothing matches."""
     path = "/" + path.strip("/") if path != "/" else "/"
@@ -149,14 +149,14 @@ def mount_for(mounts, path):
     return best
 
 
-def is_noexec(mount):
+def is_noexec(mount: dict) -> bool:
     return "noexec" in mount["options"] or "noexec" in mount.get("super_options", ())
 
 
 # --- misc Linux ----------------------------------------------------------------------
 
 
-def parse_cpuinfo_nx(text):
+def parse_cpuinfo_nx(text: str) -> "bool | None":
     """True/False from the first `flags` line of /proc/cpuinfo (x86); None when the CPU
     lists no flags line (other architectures)."""
     for line in text.splitlines():
@@ -176,7 +176,7 @@ _CONFIG_LINE = re.compile(r"^(?:(CONFIG_(?:PAX|GRKERNSEC|SECURITY_SELINUX|SECCOM
                           re.M)
 
 
-def parse_kernel_config(text):
+def parse_kernel_config(text: str) -> dict:
     """A kernel .config -> {option: value or None} for CONFIG_KEYS (None: not set), plus
     every other CONFIG_PAX_* that is set."""
     found = {}
@@ -192,7 +192,7 @@ def parse_kernel_config(text):
     return out
 
 
-def parse_personality(text):
+def parse_personality(text: str) -> "int | None":
     return to_int(text.strip(), 16) if text and text.strip() else None
 
 
@@ -205,14 +205,14 @@ PROC_WX_MAPPINGS_DISALLOW_EXEC = 0x2
 PROC_WXORX_ENFORCE = 0x80000000
 
 
-def decode_wxmap_status(value):
+def decode_wxmap_status(value: int) -> dict:
     return {"value": "0x%08x" % value,
             "permit": bool(value & PROC_WX_MAPPINGS_PERMIT),
             "disallow_exec": bool(value & PROC_WX_MAPPINGS_DISALLOW_EXEC),
             "wxorx_enforce": bool(value & PROC_WXORX_ENFORCE)}
 
 
-def uname_os(text):
+def uname_os(text: str) -> "str | None":
     """First word of `uname -s`/`uname -srm` output -> memprobe's OS name."""
     word = text.split()[0].lower() if text.split() else ""
     return {"linux": "linux", "freebsd": "freebsd", "netbsd": "netbsd", "openbsd": "openbsd",

@@ -40,9 +40,8 @@ def _candidate_dirs(env):
 def _noexec_dirs(dirs):
     """The subset of dirs on noexec mounts (Linux mountinfo; elsewhere unknown)."""
     try:
-        with open("/proc/self/mountinfo") as f:
-            mounts = _parse.parse_mountinfo(f.read())
-    except OSError:
+        mounts = _parse.parse_mountinfo(Source().read_text("/proc/self/mountinfo"))
+    except Unavailable:
         return set()
     out = set()
     for d in dirs:
@@ -52,7 +51,7 @@ def _noexec_dirs(dirs):
     return out
 
 
-def child_env(base=None):
+def child_env(base: "dict | None" = None) -> dict:
     """Environment for a child run through the copy. The copy finds its standard library
     through the pyvenv.cfg written beside it, which also holds under -I; PYTHONHOME and
     PYTHONPATH still say the same for a copy run without -I."""
@@ -70,7 +69,8 @@ def _write_venv_cfg(directory, exe):
                 % ((os.path.dirname(exe),) + tuple(sys.version_info[:3])))
 
 
-def unmarked_interpreter(executable=None, directory=None, force=False, verify=True):
+def unmarked_interpreter(executable: "str | None" = None, directory: "str | None" = None,
+                         force: bool = False, verify: bool = True) -> dict:
     """A copy of the interpreter without PaX markings.
 
     Returns {'path': copy or None, 'dir': directory to remove afterwards (see discard),
@@ -83,7 +83,7 @@ def unmarked_interpreter(executable=None, directory=None, force=False, verify=Tr
     start (a relative RPATH, a noexec or TPE-restricted directory) is discarded and
     the next directory tried.
     """
-    from probe.policy.linux import interpreter_markings
+    from probe.policy.facts import interpreter_markings
     exe = os.path.realpath(executable or _running_binary())
     src = Source()
     marks = interpreter_markings(src, exe)
@@ -95,58 +95,25 @@ def unmarked_interpreter(executable=None, directory=None, force=False, verify=Tr
                          "flags" % exe)
         return out
     try:
-        with open(exe, "rb") as f:
-            data = bytearray(f.read())
-        edits = _markings.unmark_elf(bytes(data[:65536]))
+        data = _unmarked_bytes(exe)
     except (OSError, _markings.ELFError) as exc:
         out["reason"] = "cannot read %s as an ELF program: %s" % (exe, exc)
         return out
-    for offset, patch in edits:
-        data[offset:offset + len(patch)] = patch
     dirs = [directory] if directory else _candidate_dirs(os.environ)
     noexec = _noexec_dirs(dirs)
     failures = []
     for d in dirs:
-        if d in noexec:
-            failures.append("%s is on a noexec mount" % d)
-            continue
         try:
-            tmp = tempfile.mkdtemp(prefix="memprobe-unmarked-", dir=d)
-        except OSError as exc:
-            failures.append("cannot create a directory in %s: %s" % (d, exc.strerror))
+            if d in noexec:
+                raise _CopyFailed("%s is on a noexec mount" % d)
+            tmp, path = _write_copy(d, exe, data)
+            status_line = _verify(tmp, path, d) if verify else None
+        except _CopyFailed as exc:
+            failures.append(str(exc))
             continue
-        path = os.path.join(tmp, os.path.basename(exe))
-        try:
-            # Written afresh (not copied) so no xattr comes along.
-            with open(path, "wb") as f:
-                f.write(data)
-            os.chmod(path, 0o755)
-            _write_venv_cfg(tmp, exe)
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            failures.append("cannot write %s: %s" % (path, exc.strerror))
-            continue
-        except BaseException:     # a signal: leave no copy behind
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        env = child_env()
         if verify:
-            try:
-                proc = subprocess.run([path, "-I", "-c", _CHECK], capture_output=True, text=True,
-                                      timeout=30)
-            except (OSError, subprocess.SubprocessError) as exc:
-                shutil.rmtree(tmp, ignore_errors=True)
-                failures.append("the copy in %s cannot run: %s" % (d, exc))
-                continue
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-            if proc.returncode != 0:
-                shutil.rmtree(tmp, ignore_errors=True)
-                failures.append("the copy in %s exits with %d: %s" % (
-                    d, proc.returncode, (proc.stderr.strip().splitlines() or [""])[-1]))
-                continue
-            out["pax_status_line"] = proc.stdout.strip() or None
+            out["pax_status_line"] = status_line
+        env = child_env()
         out.update(path=path, dir=tmp, env={"PYTHONHOME": env["PYTHONHOME"],
                                             "PYTHONPATH": env["PYTHONPATH"]})
         return out
@@ -154,14 +121,65 @@ def unmarked_interpreter(executable=None, directory=None, force=False, verify=Tr
     return out
 
 
-def _running_binary():
+class _CopyFailed(Exception):
+    """One directory gave no usable copy; str() says why."""
+
+
+def _unmarked_bytes(exe):
+    """The interpreter's bytes with its PT_PAX_FLAGS header edited away."""
+    with open(exe, "rb") as f:
+        data = bytearray(f.read())
+    for offset, patch in _markings.unmark_elf(bytes(data[:65536])):
+        data[offset:offset + len(patch)] = patch
+    return data
+
+
+def _write_copy(d, exe, data):
+    """(its directory, path) of a fresh copy in a new directory under d."""
     try:
-        return os.readlink("/proc/self/exe")
-    except OSError:
-        return sys.executable
+        tmp = tempfile.mkdtemp(prefix="memprobe-unmarked-", dir=d)
+    except OSError as exc:
+        raise _CopyFailed("cannot create a directory in %s: %s" % (d, exc.strerror))
+    path = os.path.join(tmp, os.path.basename(exe))
+    try:
+        # Written afresh (not copied) so no xattr comes along.
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, 0o755)
+        _write_venv_cfg(tmp, exe)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _CopyFailed("cannot write %s: %s" % (path, exc.strerror))
+    except BaseException:     # a signal: leave no copy behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return tmp, path
 
 
-def discard(info):
+def _verify(tmp, path, d):
+    """Run the copy once: its PaX: line (or None); a copy that cannot start is removed."""
+    try:
+        proc = subprocess.run([path, "-I", "-c", _CHECK], capture_output=True, text=True,
+                              timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _CopyFailed("the copy in %s cannot run: %s" % (d, exc))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if proc.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _CopyFailed("the copy in %s exits with %d: %s" % (
+            d, proc.returncode, (proc.stderr.strip().splitlines() or [""])[-1]))
+    return proc.stdout.strip() or None
+
+
+def _running_binary():
+    from probe.platform.posix import running_binary
+    return running_binary() or sys.executable
+
+
+def discard(info: "dict | None") -> None:
     """Remove the copy made by unmarked_interpreter()."""
     d = (info or {}).get("dir")
     if d and os.path.basename(d).startswith("memprobe-unmarked-"):

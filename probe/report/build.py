@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import re
 import struct
 import sys
+import time
 
 from probe import __version__
 from probe.vocab import SCHEMA_VERSION
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def utc_now() -> str:
     """Now, in UTC, as the report writes times."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def host_section(arch_name: str) -> Dict[str, Any]:
@@ -81,7 +81,7 @@ def build_report(arch_name: str, probes: Dict[str, Any], measurements: Dict[str,
 
 def _dumper():
     import yaml
-    return getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return getattr(yaml, "CSafeDumper", yaml.SafeDumper)   # the C emitter when built with libyaml
 
 
 def escape_undecodable(value: Any) -> Any:

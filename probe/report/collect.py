@@ -19,12 +19,12 @@ def collect(only: Optional[Iterable[str]] = None, isolation: str = "fork", timeo
             jobs: Optional[int] = None) -> Dict[str, Any]:
     """Run the probes, detect the policies in force, attribute; the complete report dict."""
     from probe.attribution import attribute as _attribution
-    from probe import policy as _policy
+    from probe import mechanisms as _mechanisms
     from probe.report import build as _report
     from probe.engine import runner as _runner
     arch_name, probes, measurements = _runner.run_all(only, isolation, timeout, arm_mode, progress,
                                                       jobs)
-    extra = {"policies": _policy.detect()}
+    extra = {"policies": _mechanisms.detect()}
     report = _report.build_report(arch_name, probes, measurements, isolation, timeout, extra)
     if os.environ.get(UNMARKED_ENV):
         report["process"]["unmarked_copy_of"] = os.environ[UNMARKED_ENV]

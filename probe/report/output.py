@@ -215,8 +215,10 @@ def _stat_or_none(target):
 def _on_procfs(directory):
     if directory == "/proc" or directory.startswith("/proc/"):
         return True
+    # Compared with /proc/self, not /proc: under qemu-user with a guest root, "/proc" may be
+    # the guest root's empty directory on the same file system as the output directory.
     try:
-        return os.stat(directory).st_dev == os.stat("/proc").st_dev
+        return os.stat(directory).st_dev == os.stat("/proc/self").st_dev
     except OSError:
         return False
 

@@ -11,7 +11,7 @@ temporary-directory variables.
 import datetime
 import os
 
-from probe.policy import Source, Unavailable, detect
+from probe.policy import Source, Unavailable
 from probe.policy import markings as _markings
 
 LINUX_FILES = ("/proc/self/status", "/proc/self/mountinfo", "/proc/self/personality",
@@ -27,7 +27,7 @@ BSD_SYSCTLS = {
 ENV_KEYS = ("TMPDIR", "TEMP", "TMP")
 
 
-def capture(target, description="", src=None):
+def capture(target: str, description: str = "", src: "Source | None" = None) -> list:
     """Write the fixture tree; [differences between live and fixture detect()]."""
     src = src or Source()
     os.makedirs(target, exist_ok=True)
@@ -51,6 +51,7 @@ def capture(target, description="", src=None):
     w.write_text("/uname.txt", "%s %s %s\n" % (u.sysname, u.release, u.machine))
     w.write_text("/calls.txt", "\n".join(calls) + "\n")
 
+    from probe.mechanisms import detect
     live = detect()
     from_tree = detect(root=target)
     import yaml
@@ -84,21 +85,19 @@ def _capture_linux(src, w, calls):
             else:
                 w.write_text(marker, "")
     _capture_config(src, w)
-    from probe.policy.linux import _live_mdwe, _read_xattr
     try:
-        value = _live_mdwe()
-        calls.append("prctl PR_GET_MDWE: %s" % ("EINVAL" if value is None else value))
+        calls.append("prctl PR_GET_MDWE: %s" % src.call("prctl PR_GET_MDWE"))
     except Unavailable:
         pass
     try:
-        value = _read_xattr(src, None)
+        value = src.pax_xattr()
         calls.append("getxattr user.pax.flags: %s" % ("ENODATA" if value is None else value))
     except Unavailable:
         pass
 
 
 def _selinux_booleans():
-    from probe.policy.linux import SELINUX_BOOLEANS
+    from probe.mechanisms.selinux import SELINUX_BOOLEANS
     return SELINUX_BOOLEANS
 
 
@@ -139,9 +138,8 @@ def _capture_bsd(src, w, calls):
     except Unavailable:
         pass
     if src.os_name == "freebsd":
-        from probe.policy.bsd import _live_procctl_wxmap
         try:
-            calls.append("procctl PROC_WXMAP_STATUS: 0x%08x" % _live_procctl_wxmap())
+            calls.append("procctl PROC_WXMAP_STATUS: %s" % src.call("procctl PROC_WXMAP_STATUS"))
         except Unavailable:
             pass
 
@@ -155,14 +153,14 @@ class _Writer:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         return path
 
-    def write_bytes(self, logical, data):
+    def write_bytes(self, logical: str, data: bytes) -> None:
         with open(self._path(logical), "wb") as f:
             f.write(data)
 
-    def write_text(self, logical, text):
+    def write_text(self, logical: str, text: str) -> None:
         self.write_bytes(logical, text.encode("utf-8"))
 
-    def copy(self, src, logical):
+    def copy(self, src: Source, logical: str) -> bool:
         try:
             data = src.read_bytes(logical)
         except Unavailable:
