@@ -103,8 +103,12 @@ def _command(argv):
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The `memprobe` command: run the command argv names; the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    from probe.report import output as _output
-    _output.guard_standard_fds()
+    try:
+        from probe.report import output as _output
+        _output.guard_standard_fds()
+    except MemoryError:
+        sys.stderr.write("memprobe: error: out of memory\n")    # as _main says it
+        return EXIT_USAGE
     previous = _catch_stop_signals(_command(argv))
     try:
         return _main(argv)
