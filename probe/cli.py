@@ -63,21 +63,10 @@ def _build_parser(only=None):
             kwargs["description"] = helptext
         cmd = sub.add_parser(name, **kwargs)
         if only is None or name == only:
-            module = _load(modname)
-            if module is not None:
-                module.add_arguments(cmd)
-                cmd.set_defaults(_module=module)
+            module = importlib.import_module(modname)
+            module.add_arguments(cmd)
+            cmd.set_defaults(_module=module)
     return parser
-
-
-def _load(modname):
-    try:
-        return importlib.import_module(modname)
-    except ImportError as exc:
-        if exc.name and (modname + ".").startswith(exc.name + "."):
-            # a command not built into this copy: leave it without arguments
-            return None
-        raise
 
 
 def _on_stop_signal(signum, frame):
@@ -114,8 +103,12 @@ def _command(argv):
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The `memprobe` command: run the command argv names; the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    from probe.report import output as _output
-    _output.guard_standard_fds()
+    try:
+        from probe.report import output as _output
+        _output.guard_standard_fds()
+    except MemoryError:
+        sys.stderr.write("memprobe: error: out of memory\n")    # as _main says it
+        return EXIT_USAGE
     previous = _catch_stop_signals(_command(argv))
     try:
         return _main(argv)

@@ -16,7 +16,23 @@ BLOCKING_OUTCOMES = ("denied", "crashed", "killed")
 # The state of one capability in the report's summary.
 STATES = ("enforced", "not_enforced", "works", "blocked", "broken", "unknown")
 
-# The summary's capabilities, in the order the report and the collectors show them.
+# What one probe outcome says of the capability or strategy it feeds; any other outcome
+# (timeout, skipped, error) says nothing: "unknown". A code that ran but returned the
+# wrong value is "broken" everywhere: it ran, so nothing refused it.
+OUTCOME_STATES = {"allowed": "works", "denied": "blocked", "crashed": "blocked", "killed": "blocked",
+                  "wrong_result": "broken"}
+
+
+def outcome_state(outcome: "str | None", sigkill_blocks: bool = True) -> str:
+    """works/blocked/broken/unknown of one probe outcome. A SIGKILL blocks only where the
+    caller knows a policy kills (PaX PAGEEXEC); anywhere else it proves nothing."""
+    if outcome == "killed" and not sigkill_blocks:
+        return "unknown"
+    return OUTCOME_STATES.get(outcome, "unknown")
+
+
+# The summary's capabilities, in the order the report and the collectors show them. The
+# probes feeding each declare it (probe.engine.probes: `capability`).
 CAPABILITIES = (
     "nx", "heap_nx", "stack_nx", "wx_flip", "rwx_mapping", "rwx_flip", "rx_mapping", "dual_mapping",
     "code_repatching", "rwx_patching", "file_text_patching", "heap_flip", "stack_flip",

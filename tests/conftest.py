@@ -29,6 +29,7 @@ def memprobe_env(**extra):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH")) if p)
     env.pop("MEMPROBE_TEST_HANG", None)
+    env.pop("MEMPROBE_TEST_PROTOCOL_VERSION", None)
     env.update(extra)
     return env
 

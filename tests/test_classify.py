@@ -1,6 +1,5 @@
 """Classification of real child deaths: each signal keeps its own name."""
 
-import json
 import os
 import signal
 import tempfile
@@ -10,6 +9,7 @@ import pytest
 from probe.engine import arch as _arch
 from probe.platform import libc as _libc
 from probe.engine import probes as _probes
+from probe.engine import protocol
 from probe.engine import runner as _runner
 from probe.engine import worker as _worker
 
@@ -22,7 +22,7 @@ def run_child(body, timeout=10.0):
         os.close(rfd)
         try:
             _worker._setup()
-            send = lambda msg: os.write(wfd, (json.dumps(msg) + "\n").encode())  # noqa: E731
+            send = lambda msg: os.write(wfd, protocol.encode(msg))  # noqa: E731
             send.fd = wfd
             body(send)
         finally:

@@ -1,6 +1,6 @@
 """Every registered probe declares its memory kind, capability and strategy, in the words
-of probe.vocab, and those declarations agree with the tables the report summary reads;
-attribution reads the memory kind from the declaration itself."""
+of probe.vocab; attribution and the report summary read those declarations themselves
+(the memory kind, the capabilities a probe feeds)."""
 
 import json
 import os
@@ -10,7 +10,7 @@ import pytest
 from probe import vocab
 from probe.mechanisms._base import Op
 from probe.attribution.strategies import STRATEGIES
-from probe.attribution.summary import CAPABILITIES
+from probe.attribution.summary import NAMES, PROTECTIONS, capability_probes
 from probe.engine.probes import REGISTRY, Probe
 
 DECLARED = ("memory", "capability", "strategy")
@@ -33,7 +33,7 @@ def test_probe_declares_memory_capability_strategy(probe):
 @pytest.mark.parametrize("probe", REGISTRY, ids=lambda p: p.id)
 def test_declarations_agree_with_the_tables(probe):
     assert Op(probe.id, {"step": "call"}).memory == probe.memory
-    feeds = [entry[0] for entry in CAPABILITIES if probe.id in entry[1]]
+    feeds = [cap for cap, ids in capability_probes().items() if probe.id in ids]
     assert feeds == ([probe.capability] if probe.capability else [])
     belongs = [entry[0] for entry in STRATEGIES if probe.id in entry[1]]
     assert belongs == ([probe.strategy] if probe.strategy else [])
@@ -41,12 +41,14 @@ def test_declarations_agree_with_the_tables(probe):
 
 def test_tables_name_only_registered_probes():
     ids = {p.id for p in REGISTRY}
-    assert {pid for entry in CAPABILITIES for pid in entry[1]} <= ids
+    assert {pid for feeding in capability_probes().values() for pid in feeding} <= ids
     assert {pid for entry in STRATEGIES for pid in entry[1]} <= ids
 
 
 def test_vocabulary_matches_the_tables():
-    assert tuple(entry[0] for entry in CAPABILITIES) == vocab.CAPABILITIES
+    assert tuple(capability_probes()) == vocab.CAPABILITIES
+    assert all(capability_probes().values()), "a capability no probe feeds"
+    assert set(NAMES) == set(vocab.CAPABILITIES) and set(PROTECTIONS) <= set(NAMES)
     assert tuple(entry[0] for entry in STRATEGIES) == vocab.STRATEGIES
     assert {p.memory for p in REGISTRY} <= set(vocab.MEMORY_KINDS)
 

@@ -13,7 +13,7 @@ import pytest
 
 from probe.engine import probes as _probes
 from probe.attribution.strategies import STRATEGIES
-from probe.attribution.summary import CAPABILITIES
+from probe.attribution.summary import NAMES, PROTECTIONS
 
 from conftest import CONFINE, ROOT, UNAVAILABLE
 
@@ -66,7 +66,7 @@ def test_node_makes_its_code_pages_rwx_not_rx(tmp_path):
 
 def test_no_strategy_or_summary_names_debugger_breakpoints():
     texts = [e for examples in EXAMPLES.values() for e in examples]
-    texts += [str(c) for c in CAPABILITIES] + [p.description for p in _probes.REGISTRY]
+    texts += list(NAMES.values()) + list(PROTECTIONS.values()) + [p.description for p in _probes.REGISTRY]
     for text in texts:
         assert "debugger" not in text.lower() and "breakpoint" not in text.lower(), text
     assert "in-process hot patching" in EXAMPLES["code_repatching"]

@@ -7,6 +7,7 @@ probe.attribution.recommendation.
 """
 
 from probe.mechanisms import sigkill_is_pax
+from probe.vocab import outcome_state
 
 # (strategy, the runtimes that use it, how it loads code). Which probes test a strategy
 # is each probe's own `strategy` declaration (probe.engine.probes).
@@ -39,12 +40,8 @@ STRATEGIES = _strategy_table()
 def _verdict(result, pax_kills):
     if not isinstance(result, dict):
         return "unknown"
-    outcome = result.get("outcome")
-    if outcome == "allowed":
-        return "works"
-    if outcome in ("denied", "crashed") or (outcome == "killed" and pax_kills):
-        return "blocked"
-    return "unknown"      # an outside SIGKILL (the OOM killer) says nothing of the strategy
+    # An outside SIGKILL (the OOM killer) says nothing of the strategy.
+    return outcome_state(result.get("outcome"), pax_kills)
 
 
 def _mechs(result):

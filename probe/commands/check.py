@@ -79,11 +79,8 @@ def _check_usage(args):
 
 
 def _run_report(args):
-    try:
-        from probe.report import collect as _engine  # noqa: F401 - the engine must be in this build
-        from probe.commands import _terminal
-    except ImportError:
-        raise UsageError("--run needs the probe engine, which this build lacks") from None
+    from probe.commands import _terminal
+
     return _terminal.collect(args)   # with progress when stderr is a terminal
 
 

@@ -23,7 +23,7 @@ class Arch:
         self.call_kind = call          # direct | thumb | descriptor
         self.note = note
 
-    def code(self, value=23):
+    def code(self, value: int = 23) -> bytes:
         """The bytes of a function returning `value` (0..255 fits every encoding)."""
         if not 0 <= value < 256:
             raise ValueError("immediate out of range")
@@ -95,42 +95,77 @@ TABLE = {
 }
 
 
-def detect_name(machine, pointer_bits, byteorder, elf_abi=None, arm_mode="arm"):
+# How each CPU family picks its table entry from the pointer size, the byte order, the
+# ELF ABI (ppc64) and the ARM instruction set; None where no entry fits.
+
+def _x86(bits, order, abi, arm_mode):
+    return "x86_64" if bits == 64 else "i386"
+
+
+def _arm(bits, order, abi, arm_mode):
+    if order != "little":
+        return None
+    if bits == 64:
+        return "aarch64"
+    return "arm-thumb" if arm_mode == "thumb" else "arm"
+
+
+def _riscv(bits, order, abi, arm_mode):
+    return "riscv64" if bits == 64 else None
+
+
+def _ppc64le(bits, order, abi, arm_mode):
+    return "ppc64le"
+
+
+def _ppc(bits, order, abi, arm_mode):
+    if bits != 64:
+        return None
+    if order == "little":
+        return "ppc64le"
+    return "ppc64-elfv2" if abi == 2 else "ppc64"
+
+
+def _s390x(bits, order, abi, arm_mode):
+    return "s390x" if bits == 64 else None
+
+
+def _mips(bits, order, abi, arm_mode):
+    return ("mips64" if bits == 64 else "mips") + ("el" if order == "little" else "")
+
+
+def _loongarch(bits, order, abi, arm_mode):
+    return "loongarch64" if bits == 64 else None
+
+
+# (uname machine names, machine name prefixes, how the family picks), first match wins.
+_FAMILIES = (
+    (("x86_64", "amd64", "x64", "i386", "i486", "i586", "i686", "i86pc", "x86"), (), _x86),
+    (("aarch64", "arm64", "aarch64_be", "armv8l", "armv8b"), ("arm",), _arm),
+    ((), ("riscv",), _riscv),
+    (("ppc64le", "powerpc64le"), (), _ppc64le),
+    (("ppc64", "powerpc64", "powerpc"), (), _ppc),
+    (("s390x",), (), _s390x),
+    ((), ("mips",), _mips),
+    ((), ("loongarch",), _loongarch),
+)
+
+
+def detect_name(machine: "str | None", pointer_bits: int, byteorder: str, elf_abi: "int | None" = None,
+                arm_mode: str = "arm") -> "str | None":
     """The table entry for this interpreter, or None when no entry fits.
 
     The pointer size matters as much as uname's machine: a 32-bit Python on a 64-bit
     kernel (i386 on x86_64, armhf on arm64) reports the kernel's machine.
     """
     m = (machine or "").lower()
-    if m in ("x86_64", "amd64", "x64", "i386", "i486", "i586", "i686", "i86pc", "x86"):
-        return "x86_64" if pointer_bits == 64 else "i386"
-    if m in ("aarch64", "arm64", "aarch64_be", "armv8l", "armv8b") or m.startswith("arm"):
-        if pointer_bits == 64:
-            return "aarch64" if byteorder == "little" else None
-        if byteorder != "little":
-            return None
-        return "arm-thumb" if arm_mode == "thumb" else "arm"
-    if m.startswith("riscv"):
-        return "riscv64" if pointer_bits == 64 else None
-    if m in ("ppc64le", "powerpc64le"):
-        return "ppc64le"
-    if m in ("ppc64", "powerpc64", "powerpc"):
-        if pointer_bits != 64:
-            return None
-        if byteorder == "little":
-            return "ppc64le"
-        return "ppc64-elfv2" if elf_abi == 2 else "ppc64"
-    if m == "s390x":
-        return "s390x" if pointer_bits == 64 else None
-    if m.startswith("mips"):
-        suffix = "el" if byteorder == "little" else ""
-        return ("mips64" if pointer_bits == 64 else "mips") + suffix
-    if m.startswith("loongarch"):
-        return "loongarch64" if pointer_bits == 64 else None
+    for names, prefixes, pick in _FAMILIES:
+        if m in names or m.startswith(prefixes):
+            return pick(pointer_bits, byteorder, elf_abi, arm_mode)
     return None
 
 
-def elf_abi_version(path=None):
+def elf_abi_version(path: "str | None" = None) -> "int | None":
     """e_flags & 3 of an ELF file (ppc64: 2 = ELFv2, 0/1 = ELFv1), or None."""
     path = path or sys.executable
     try:
@@ -169,7 +204,7 @@ class Callable:
         return self._fn()
 
 
-def make_descriptor(entry, toc=0, env=0):
+def make_descriptor(entry: int, toc: int = 0, env: int = 0) -> "ctypes.Array":
     """An ELFv1 function descriptor {entry, toc, env}: three native-endian pointers."""
     return (ctypes.c_uint64 * 3)(entry, toc, env)
 
@@ -179,7 +214,7 @@ def make_descriptor(entry, toc=0, env=0):
 _flushers = {}
 
 
-def flush_icache(arch, addr, size):
+def flush_icache(arch: Arch, addr: int, size: int) -> str:
     """Make the instruction cache see bytes just written at addr; returns the method used."""
     method = arch.flush_method
     if method == "none":

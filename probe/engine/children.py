@@ -9,14 +9,15 @@ paused VM) is not counted against the children.
 """
 
 import contextlib
+from collections.abc import Callable, Iterator
 import errno
-import json
 import os
 import select
 import signal
 import sys
 import time
 
+from probe.engine import protocol
 from probe.errors import STOP_SIGNALS, HostError
 from probe.platform import impl
 
@@ -100,18 +101,18 @@ def make_temp_dir(prefix: str) -> str:
     raise FileExistsError(errno.EEXIST, "no unused temporary directory name in %s" % directory)
 
 
-def isolated_args(path_entries):
+def isolated_args(path_entries: list) -> list:
     """Interpreter arguments that start memprobe's CLI isolated from the current directory
     and the environment's PYTHON* variables; the CLI's own arguments follow."""
     return ["-I", "-c", BOOTSTRAP, os.pathsep.join(path_entries)]
 
 
-def package_parent():
+def package_parent() -> str:
     """The directory that holds the `probe` package."""
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def import_path():
+def import_path() -> list:
     """Where memprobe and what it imports live, for an isolated interpreter: this sys.path
     without the current directory (unless memprobe itself lives there)."""
     here = os.path.realpath(os.getcwd())
@@ -120,7 +121,7 @@ def import_path():
                      and os.path.realpath(p) not in (here, home)]
 
 
-def worker_command():
+def worker_command() -> list:
     """How to start a fresh interpreter running memprobe's worker.
 
     Under qemu-user the guest cannot exec sys.executable itself; a rig says how to
@@ -145,7 +146,7 @@ class Child:
 
 
 @contextlib.contextmanager
-def signals_blocked():
+def signals_blocked() -> Iterator[None]:
     """Hold back the stop signals (delivered on leaving) while a child is being made."""
     if not hasattr(signal, "pthread_sigmask"):
         yield
@@ -185,7 +186,7 @@ def _become_child(tmpdir):
     child_tmpdir = tmpdir
 
 
-def start_fork(task, arch_name, tmpdir=None):
+def start_fork(task: str, arch_name: "str | None", tmpdir: "str | None" = None) -> "Child":
     """Fork a child running `task`; call it with signals_blocked(), held until the child
     is recorded where whatever ends the run will find it."""
     rfd, wfd = _pipe()
@@ -206,7 +207,7 @@ def start_fork(task, arch_name, tmpdir=None):
     return Child(pid, rfd)
 
 
-def start_spawn(task, arch_name, tmpdir=None):
+def start_spawn(task: str, arch_name: "str | None", tmpdir: "str | None" = None) -> "Child":
     """Start a fresh interpreter running `task` (as start_fork, with signals_blocked():
     the worker inherits the mask and unblocks them first thing)."""
     import subprocess   # spawn only: a fork run does without it
@@ -246,7 +247,7 @@ def _pidfd(pid):
     return fd
 
 
-def kill(pid):
+def kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -271,10 +272,10 @@ class Watch:
             self.abandon()
             raise
 
-    def fds(self):
+    def fds(self) -> list:
         return self.open + ([self.pidfd] if self.pidfd is not None else [])
 
-    def on_ready(self, fd):
+    def on_ready(self, fd: int) -> None:
         if fd == self.pidfd:
             self.exited = True
             return
@@ -286,7 +287,7 @@ class Watch:
         else:
             self.err = (self.err + data)[-STDERR_KEEP:]
 
-    def drain(self):
+    def drain(self) -> None:
         """Read whatever the child has written so far, without waiting."""
         while self.open:
             ready, _, _ = select.select(self.open, [], [], 0)
@@ -295,7 +296,7 @@ class Watch:
             for fd in ready:
                 self.on_ready(fd)
 
-    def poll(self, now):
+    def poll(self, now: float) -> None:
         """Collect an exit that has happened; past the deadline, kill only a child that is
         still running once everything it wrote and its exit status are in."""
         if self.status is not None:
@@ -317,7 +318,7 @@ class Watch:
             self.status = os.waitpid(self.child.pid, 0)[1]
             self.drain()
 
-    def abandon(self):
+    def abandon(self) -> None:
         """Kill and reap the child (if still unreaped) and release its descriptors."""
         if self.status is None:
             kill(self.child.pid)
@@ -327,7 +328,7 @@ class Watch:
                 pass
         self.release()
 
-    def release(self):
+    def release(self) -> None:
         for fd in (getattr(self, "pidfd", None), self.child.rfd):
             _close_held(fd)
         self.pidfd = None
@@ -337,17 +338,13 @@ class Watch:
             self.child.popen.stderr.close()
             self.child.popen.returncode = 0  # reaped by us; keep Popen.__del__ quiet
 
-    def result(self):
+    def result(self) -> dict:
         duration = round((time.perf_counter() - self.started) * 1000, 3)
         self.release()
-        messages = []
-        for line in b"".join(self.chunks).splitlines():
-            try:
-                messages.append(json.loads(line))
-            except ValueError:
-                pass  # a line cut by a crash: the steps before it still count
+        messages, problem = protocol.decode(b"".join(self.chunks))
         return {"messages": messages, "status": self.status, "timed_out": self.timed_out,
-                "stderr": self.err.decode("utf-8", "replace").strip(), "duration_ms": duration}
+                "stderr": self.err.decode("utf-8", "replace").strip(), "duration_ms": duration,
+                "protocol_error": problem}
 
 
 class Clock:
@@ -357,17 +354,18 @@ class Clock:
     def __init__(self):
         self.expected_wake = None
 
-    def waiting(self, seconds):
+    def waiting(self, seconds: float) -> None:
         self.expected_wake = time.monotonic() + seconds
 
-    def woke(self, watches):
+    def woke(self, watches: list) -> None:
         late = time.monotonic() - self.expected_wake
         if late > PAUSE_SLACK:
             for w in watches:
                 w.deadline += late
 
 
-def wait_any(watches, clock=None, tick=None, tick_every=1.0):
+def wait_any(watches: list, clock: "Clock | None" = None, tick: "Callable[[], None] | None" = None,
+             tick_every: float = 1.0) -> None:
     """Drive the watches until at least one has an exit status; tick(), if given, is
     called at least every tick_every seconds meanwhile (a progress display's refresh)."""
     clock = clock or Clock()
@@ -377,15 +375,22 @@ def wait_any(watches, clock=None, tick=None, tick_every=1.0):
             w.poll(now)
         if any(w.status is not None for w in watches):
             return
-        owner = {fd: w for w in watches for fd in w.fds()}
-        wait = min(w.deadline for w in watches) - now
-        if any(not w.open and w.pidfd is None for w in watches):
-            wait = min(wait, 0.001)       # polling waitpid: no handle to sleep on
-        wait = max(wait, 0) if tick is None else min(max(wait, 0), tick_every)
-        clock.waiting(wait)
-        ready, _, _ = select.select(list(owner), [], [], wait)
-        clock.woke(watches)
+        ready, owner = _wait_for_news(watches, clock, now, tick_every if tick is not None else None)
         if tick is not None:
             tick()
         for fd in ready:
             owner[fd].on_ready(fd)
+
+
+def _wait_for_news(watches, clock, now, most=None):
+    """Sleep until a pipe or an exit handle of a watch is ready, or the first deadline
+    (or `most` seconds, where given): (the ready descriptors, their watches)."""
+    owner = {fd: w for w in watches for fd in w.fds()}
+    wait = min(w.deadline for w in watches) - now
+    if any(not w.open and w.pidfd is None for w in watches):
+        wait = min(wait, 0.001)       # polling waitpid: no handle to sleep on
+    wait = max(wait, 0) if most is None else min(max(wait, 0), most)
+    clock.waiting(wait)
+    ready, _, _ = select.select(list(owner), [], [], wait)
+    clock.woke(watches)
+    return ready, owner

@@ -8,6 +8,7 @@ harness failing, so the probe ends in `error` with a detail, whatever the errno.
 """
 
 import os
+from collections.abc import Callable
 
 from probe.engine import arch as _arch
 from probe.platform import libc as _libc
@@ -38,7 +39,7 @@ class SetupFailed(Exception):
         self.reason = describe(exc)
 
 
-def describe(exc):
+def describe(exc: BaseException) -> str:
     """`EMFILE (Too many open files)`-style text for an exception."""
     err = getattr(exc, "errno", None)
     if err:
@@ -79,10 +80,10 @@ class Context:
         self.dropped = None       # (step, perms): first step whose X the maps do not show
         self.readback_missing = None   # why the mapping permissions could not be read back
 
-    def step(self, name):
+    def step(self, name: str) -> None:
         self.send({"step": name})
 
-    def run(self, role, name, fn, *args, new_fd=False):
+    def run(self, role: str, name: str, fn: Callable, *args: object, new_fd: bool = False) -> object:
         """Announce step `name` and run fn(*args) as setup or as the operation under test.
 
         new_fd: the operation creates a descriptor; one is reserved during setup and
@@ -91,7 +92,7 @@ class Context:
         self.step(name)
         return self.within(role, name, fn, *args, new_fd=new_fd)
 
-    def within(self, role, name, fn, *args, new_fd=False):
+    def within(self, role: str, name: str, fn: Callable, *args: object, new_fd: bool = False) -> object:
         """fn(*args) as more of step `name`, already announced."""
         if role == SETUP:
             try:
@@ -116,7 +117,7 @@ class Context:
         except OSError as exc:
             raise SetupFailed(name, exc) from None
 
-    def readback(self, name, addr, prot):
+    def readback(self, name: str, addr: int, prot: int) -> "str | None":
         """Read the mapping's permissions back after a step (setup: never a refusal).
 
         Where the source is unreadable (no /proc, no descriptor left) the step records why
@@ -141,19 +142,19 @@ class Context:
 
     _perms = readback   # the older name, used by tests that build steps by hand
 
-    def mmap(self, role, name, size, prot, flags, fd=-1):
+    def mmap(self, role: str, name: str, size: int, prot: int, flags: int, fd: int = -1) -> int:
         addr = self.run(role, name, _libc.mmap_, size, prot, flags, fd)
         self.readback(name, addr, prot)
         return addr
 
-    def anon(self, role, name, prot, size=PAGESIZE):
+    def anon(self, role: str, name: str, prot: int, size: int = PAGESIZE) -> int:
         return self.mmap(role, name, size, prot, MAP_PRIVATE | MAP_ANONYMOUS)
 
-    def mprotect(self, role, name, addr, size, prot):
+    def mprotect(self, role: str, name: str, addr: int, size: int, prot: int) -> None:
         self.run(role, name, _libc.mprotect, addr, size, prot)
         self.readback(name, addr, prot)
 
-    def write_code(self, name, addr, value=ORIGINAL, flush_at=None):
+    def write_code(self, name: str, addr: int, value: int = ORIGINAL, flush_at: "int | None" = None) -> None:
         """Write the function; flush the icache for the address it will run from."""
         self.step(name)
         code = self.arch.code(value)
@@ -162,6 +163,6 @@ class Context:
         if method.startswith("unavailable"):
             self.notes.append("icache %s" % method)
 
-    def call(self, name, addr):
+    def call(self, name: str, addr: int) -> int:
         self.step(name)
         return _arch.Callable(self.arch, addr)()

@@ -7,6 +7,7 @@ copied (process.like_unit). What the service gets is what the kernel and systemd
 do to a process started with those settings, not a hand-written imitation.
 """
 
+import argparse
 import json
 import os
 import subprocess
@@ -21,12 +22,12 @@ PROPERTIES = ("MemoryDenyWriteExecute", "SystemCallFilter", "SystemCallErrorNumb
 TIMEOUT = 600
 
 
-def systemd_is_pid1(root="/"):
+def systemd_is_pid1(root: str = "/") -> bool:
     """sd_booted(3): systemd runs as init when /run/systemd/system/ exists."""
     return os.path.isdir(os.path.join(root, "run", "systemd", "system"))
 
 
-def parse_show(text):
+def parse_show(text: str) -> dict:
     """`systemctl show` output (KEY=VALUE lines) -> dict."""
     out = {}
     for line in text.splitlines():
@@ -36,7 +37,7 @@ def parse_show(text):
     return out
 
 
-def unit_properties(unit):
+def unit_properties(unit: str) -> dict:
     """The unit's sandbox properties that are set, as systemd-run takes them."""
     if not systemd_is_pid1():
         raise HostError("--like-unit: systemd is not PID 1 here (no /run/systemd/system), "
@@ -54,7 +55,7 @@ def unit_properties(unit):
     return {name: shown[name] for name in PROPERTIES if shown.get(name) not in (None, "")}
 
 
-def probe_argv(args):
+def probe_argv(args: argparse.Namespace) -> list:
     """`memprobe run` for the transient unit: same probes, report as JSON on stdout."""
     argv = ["run", "--format", "json", "--output", "-", "--isolation", args.isolation,
             "--timeout", repr(args.timeout), "--arm-mode", args.arm_mode]
@@ -65,7 +66,7 @@ def probe_argv(args):
     return argv
 
 
-def systemd_run_argv(unit, properties, args):
+def systemd_run_argv(unit: str, properties: dict, args: argparse.Namespace) -> list:
     # The interpreter by absolute path: a transient unit does not search a venv's bin/.
     package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {"PYTHONPATH": package_parent}
@@ -76,7 +77,7 @@ def systemd_run_argv(unit, properties, args):
     return argv + ["--", os.path.realpath(sys.executable), "-m", "probe"] + probe_argv(args)
 
 
-def collect(args):
+def collect(args: argparse.Namespace) -> dict:
     """Run the probes in a transient unit like args.like_unit; the report it gave back."""
     unit = args.like_unit
     properties = unit_properties(unit)

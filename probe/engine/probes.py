@@ -9,6 +9,7 @@ becomes `error`.
 """
 
 import os
+from types import ModuleType
 
 from probe.engine import arch as _arch
 from probe.platform import libc as _libc
@@ -33,25 +34,25 @@ class Probe:
     capability = None
     strategy = None
 
-    def skip_reason(self, arch, impl):
+    def skip_reason(self, arch: "_arch.Arch | None", impl: ModuleType) -> "str | None":
         """Why this probe cannot apply here, or None."""
         if self.needs_code and arch is None:
             return "no machine code for this CPU in memprobe's table"
         return None
 
-    def run(self, ctx):
+    def run(self, ctx: Context) -> "int | None":
         raise NotImplementedError
 
 
 REGISTRY = []
 
 
-def register(cls):
+def register(cls: type) -> type:
     REGISTRY.append(cls())
     return cls
 
 
-def by_id():
+def by_id() -> dict:
     return {p.id: p for p in REGISTRY}
 
 
@@ -63,7 +64,7 @@ class ExecRW(Probe):
     strategy = None
     description = "write code to anonymous RW memory and call it (crashes where NX works)"
 
-    def run(self, ctx):
+    def run(self, ctx: Context) -> "int | None":
         addr = ctx.anon(SETUP, "mmap_rw", RW)
         ctx.write_code("write", addr)
         return ctx.call("call", addr)
@@ -77,7 +78,7 @@ class FlipRWRX(Probe):
     strategy = "wx_flip"
     description = "mmap RW, write, mprotect RX, call (W^X flipping: LuaJIT, SpiderMonkey, Wasmtime)"
 
-    def run(self, ctx):
+    def run(self, ctx: Context) -> "int | None":
         addr = ctx.anon(SETUP, "mmap_rw", RW)
         ctx.write_code("write", addr)
         ctx.mprotect(UNDER_TEST, "mprotect_rx", addr, PAGESIZE, RX)
@@ -92,7 +93,7 @@ class MapRWX(Probe):
     strategy = "rwx_mapping"
     description = "mmap RWX, write, call (HotSpot code cache, PyPy)"
 
-    def run(self, ctx):
+    def run(self, ctx: Context) -> "int | None":
         addr = ctx.anon(UNDER_TEST, "mmap_rwx", RWX)
         ctx.write_code("write", addr)
         return ctx.call("call", addr)
@@ -106,7 +107,7 @@ class FlipRWRWX(Probe):
     strategy = "rwx_flip"
     description = "mmap RW, mprotect RWX, write, call (V8/node's default --write-code-using-rwx)"
 
-    def run(self, ctx):
+    def run(self, ctx: Context) -> "int | None":
         addr = ctx.anon(SETUP, "mmap_rw", RW)
         ctx.mprotect(UNDER_TEST, "mprotect_rwx", addr, PAGESIZE, RWX)
         ctx.write_code("write", addr)
@@ -123,7 +124,7 @@ class MapRX(Probe):
     expected = None
     needs_code = False
 
-    def run(self, ctx):
+    def run(self, ctx: Context) -> "int | None":
         ctx.anon(UNDER_TEST, "mmap_rx", RX)
 
 
@@ -137,7 +138,7 @@ class MprotectRXNoop(Probe):
     expected = None
     needs_code = False
 
-    def run(self, ctx):
+    def run(self, ctx: Context) -> "int | None":
         # The RX mmap is under test too: SELinux execmem refuses it, and that is the verdict.
         addr = ctx.anon(UNDER_TEST, "mmap_rx", RX)
         ctx.mprotect(UNDER_TEST, "mprotect_rx", addr, PAGESIZE, RX)
@@ -153,7 +154,7 @@ class RepatchRX(Probe):
                    "patch to 42 -> mprotect RX -> call")
     expected = PATCHED
 
-    def run(self, ctx):
+    def run(self, ctx: Context) -> "int | None":
         addr = live_code(ctx)
         ctx.mprotect(UNDER_TEST, "mprotect_rw", addr, PAGESIZE, RW)
         ctx.write_code("patch", addr, PATCHED)
@@ -171,7 +172,7 @@ class PatchRWX(Probe):
                    "patch while executable (inline caching) -> call")
     expected = PATCHED
 
-    def run(self, ctx):
+    def run(self, ctx: Context) -> "int | None":
         addr = live_code(ctx)
         ctx.mprotect(UNDER_TEST, "mprotect_rwx", addr, PAGESIZE, RWX)
         ctx.write_code("patch", addr, PATCHED)
@@ -186,10 +187,10 @@ class _DualMap(Probe):
 
     open_role = UNDER_TEST
 
-    def open(self, ctx):
+    def open(self, ctx: Context) -> int:
         raise NotImplementedError
 
-    def run(self, ctx):
+    def run(self, ctx: Context) -> "int | None":
         fd = ctx.run(self.open_role, "open", self.open, ctx, new_fd=True)
         try:
             ctx.within(SETUP, "open", os.ftruncate, fd, PAGESIZE)
@@ -209,7 +210,7 @@ class DualMapMemfd(_DualMap):
     strategy = "dual_mapping"
     description = "memfd_create, RW view + RX view (MAP_SHARED): write via RW, call via RX (.NET)"
 
-    def open(self, ctx):
+    def open(self, ctx: Context) -> int:
         return ctx.impl.memfd(0)
 
 
@@ -221,7 +222,7 @@ class DualMapShm(_DualMap):
     strategy = "dual_mapping"
     description = "the same through a POSIX shared-memory object (shm_open; SHM_ANON on FreeBSD)"
 
-    def open(self, ctx):
+    def open(self, ctx: Context) -> int:
         return ctx.impl.shm_fd(0)
 
 
@@ -234,7 +235,7 @@ class DualMapFile(_DualMap):
     description = "the same through a temporary file in $TMPDIR (libffi's fallback)"
     open_role = SETUP     # the temporary file is memprobe's; mapping it RX is the test
 
-    def open(self, ctx):
+    def open(self, ctx: Context) -> int:
         return temp_fd(b"\0" * PAGESIZE)
 
 
@@ -249,7 +250,7 @@ class ExecHeap(Probe):
     strategy = None
     description = "code in malloc'd memory, called as is (crashes where the heap is not executable)"
 
-    def run(self, ctx):
+    def run(self, ctx: Context) -> "int | None":
         addr = ctx.run(SETUP, "malloc", _libc.malloc, HEAP_BLOCK)
         ctx.readback("malloc", addr, 0)
         ctx.write_code("write", addr)
@@ -264,7 +265,7 @@ class FlipHeap(Probe):
     strategy = None
     description = "code in malloc'd memory after mprotect of its page(s) to RWX"
 
-    def run(self, ctx):
+    def run(self, ctx: Context) -> "int | None":
         addr = ctx.run(SETUP, "malloc", _libc.malloc, HEAP_BLOCK)
         start = _libc.page_floor(addr)
         size = _libc.round_pages(addr + HEAP_BLOCK - start)
@@ -281,7 +282,7 @@ class ExecStack(Probe):
     strategy = None
     description = "code on the main thread's stack mapping, called as is"
 
-    def run(self, ctx):
+    def run(self, ctx: Context) -> "int | None":
         addr = ctx.run(SETUP, "find_stack", _stack_page, ctx)
         ctx.readback("find_stack", addr, 0)
         ctx.write_code("write", addr)
@@ -296,7 +297,7 @@ class FlipStack(Probe):
     strategy = None
     description = "code on the main thread's stack after mprotect of that page to RWX"
 
-    def run(self, ctx):
+    def run(self, ctx: Context) -> "int | None":
         addr = ctx.run(SETUP, "find_stack", _stack_page, ctx)
         ctx.mprotect(UNDER_TEST, "mprotect_rwx", addr, PAGESIZE, RWX)
         ctx.write_code("write", addr)
@@ -313,7 +314,7 @@ class PatchFileText(Probe):
                    "a hook), mprotect RX, call")
     expected = PATCHED
 
-    def run(self, ctx):
+    def run(self, ctx: Context) -> "int | None":
         page = ctx.arch.code(ORIGINAL).ljust(PAGESIZE, b"\0")
         fd = ctx.run(SETUP, "open", temp_fd, page)
         try:
@@ -338,12 +339,12 @@ class ReadImpliesExec(Probe):
     strategy = None
     description = "Linux: personality(READ_IMPLIES_EXEC) in the child, mmap RW, write, call"
 
-    def skip_reason(self, arch, impl):
+    def skip_reason(self, arch: "_arch.Arch | None", impl: ModuleType) -> "str | None":
         if not hasattr(impl, "get_mdwe"):   # only the Linux module has personality(2)
             return "personality(READ_IMPLIES_EXEC) exists only on Linux"
         return Probe.skip_reason(self, arch, impl)
 
-    def run(self, ctx):
+    def run(self, ctx: Context) -> "int | None":
         ctx.run(UNDER_TEST, "personality", ctx.impl.set_read_implies_exec)
         # With the personality set the kernel adds X to the RW request itself: under test.
         addr = ctx.anon(UNDER_TEST, "mmap_rw", RW)
@@ -354,7 +355,7 @@ class ReadImpliesExec(Probe):
 FLIP_CYCLES = 500   # about 2 ms on x86_64; 2,000 would cost a run four times that (README says 500)
 
 
-def measure_flip_cycle(ctx):
+def measure_flip_cycle(ctx: Context) -> dict:
     """Median cost of one RW->RX->RW mprotect cycle, in ns."""
     import time
     addr = ctx.anon(SETUP, "mmap_rw", RW)

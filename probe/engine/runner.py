@@ -3,13 +3,13 @@
 A crash, a kill or a hang of one probe is a result, never a failure of the run.
 """
 
-import errno
 import os
-import signal
 import sys
+from collections.abc import Callable
 
 from probe.engine import arch as _arch
 from probe.engine import children as _children
+from probe.engine.classify import classify, skipped
 from probe.engine import probes as _probes
 from probe.errors import HostError, UsageError
 from probe.platform import impl
@@ -20,7 +20,7 @@ MAX_TIMEOUT = _children.MAX_TIMEOUT
 FLIP_TASK = "measure:flip_cycle"
 
 
-def detect_arch(arm_mode="arm"):
+def detect_arch(arm_mode: str = "arm") -> "str | None":
     import struct
     bits = struct.calcsize("P") * 8
     machine = os.uname().machine   # what platform.machine() reads, without importing it
@@ -28,7 +28,7 @@ def detect_arch(arm_mode="arm"):
     return _arch.detect_name(machine, bits, sys.byteorder, abi, arm_mode)
 
 
-def watch(child, timeout):
+def watch(child: _children.Child, timeout: float) -> dict:
     """Read one started child's messages until EOF or the deadline, reap it: the raw facts."""
     return _follow(lambda: child, timeout)
 
@@ -57,13 +57,14 @@ def _start(task, arch_name, isolation, tmpdir=None):
         raise HostError("cannot start a process for %s: %s" % (task, exc.strerror or exc)) from None
 
 
-def run_task(task, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT):
+def run_task(task: str, arch_name: "str | None", isolation: str = "fork", timeout: float = DEFAULT_TIMEOUT) -> dict:
     """Run one probe or measurement in its own process; the raw facts, unclassified."""
     return _follow(lambda: _start(task, arch_name, isolation), timeout)
 
 
-def run_tasks(tasks, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT, jobs=1, done=None,
-              started=None, tick=None):
+def run_tasks(tasks: list, arch_name: "str | None", isolation: str = "fork", timeout: float = DEFAULT_TIMEOUT,
+              jobs: int = 1, done: "Callable[[str, dict], None] | None" = None,
+              started: "Callable[[str], None] | None" = None, tick: "Callable[[], None] | None" = None) -> dict:
     """Run tasks, each in its own process, at most `jobs` at a time: {task: raw facts}.
     Probes share nothing, so running two at once changes no verdict, only the wall time.
     done(task, raw) is called as each ends, started(task) as each starts, tick() at least
@@ -78,12 +79,7 @@ def run_tasks(tasks, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT, jobs=
     try:
         while pending or running:
             while pending and len(running) < jobs:
-                task = pending.pop(0)
-                with _children.signals_blocked():   # see _follow
-                    running.append((task, _children.Watch(
-                        _start(task, arch_name, isolation, tmpdir), timeout)))
-                if started:
-                    started(task)
+                _start_watched(running, pending.pop(0), arch_name, isolation, timeout, tmpdir, started)
             _children.wait_any([w for _, w in running], clock, tick)
             for task, w in [r for r in running if r[1].status is not None]:
                 running.remove((task, w))
@@ -91,12 +87,25 @@ def run_tasks(tasks, arch_name, isolation="fork", timeout=DEFAULT_TIMEOUT, jobs=
                 if done:
                     done(task, results[task])
     finally:
-        for _, w in running:
-            w.abandon()
-        if tmpdir:
-            import shutil   # only now: see _children.default_tmpdir
-            shutil.rmtree(tmpdir, ignore_errors=True)
+        _end_run(running, tmpdir)
     return results
+
+
+def _start_watched(running, task, arch_name, isolation, timeout, tmpdir, started=None):
+    """Start a task and record it in `running` before any stop signal can end the run."""
+    with _children.signals_blocked():   # see _follow
+        running.append((task, _children.Watch(_start(task, arch_name, isolation, tmpdir), timeout)))
+    if started:
+        started(task)
+
+
+def _end_run(running, tmpdir):
+    """No child outlives the run, nor do its temporary files."""
+    for _, w in running:
+        w.abandon()
+    if tmpdir:
+        import shutil   # only now: see _children.default_tmpdir
+        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def _run_tmpdir():
@@ -108,99 +117,7 @@ def _run_tmpdir():
         return None
 
 
-def signal_name(num):
-    try:
-        return signal.Signals(num).name
-    except ValueError:
-        return "SIG%d" % num
-
-
-def classify(probe, raw, timeout):
-    """Turn a child's exit status, messages and last step into a verdict dict."""
-    steps, final, dropped = [], None, None
-    for msg in raw["messages"]:
-        if "step" in msg:
-            steps.append({"name": msg["step"]})
-        elif "perms" in msg and steps:
-            steps[-1]["perms"] = msg["perms"]
-            if msg.get("x_missing") and dropped is None:
-                dropped = steps[-1]
-        elif "perms_unavailable" in msg and steps:
-            steps[-1]["perms_unavailable"] = msg["perms_unavailable"]
-        elif "live_code" not in msg:   # how repatch_rx / patch_rwx made live code: see `out`
-            final = msg
-    last = steps[-1]["name"] if steps else None
-    out = {"outcome": None, "step": last, "errno": None, "errno_name": None, "signal": None,
-           "signal_number": None, "value": None, "expected": probe.expected,
-           "exec_dropped": False, "duration_ms": raw["duration_ms"], "detail": None, "steps": steps,
-           **{"live_code": m["live_code"] for m in raw["messages"] if "live_code" in m}}
-    status = raw["status"]
-    at = " at step %s" % last if last else ""
-    if raw["timed_out"]:
-        out["outcome"] = "timeout"
-        out["detail"] = "no result within %gs%s; the probe was killed" % (timeout, at)
-        return out
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        name = signal_name(sig)
-        out.update(signal=name, signal_number=sig)
-        if dropped is not None:
-            # The kernel said yes, the maps showed no X, and running the code faulted:
-            # PROT_EXEC was silently dropped at that step (HardenedBSD PAGEEXEC).
-            out.update(outcome="denied", exec_dropped=True, step=dropped["name"])
-            out["detail"] = ("%s succeeded but the mapping is %s: PROT_EXEC was silently dropped; "
-                             "calling the code then died of %s" % (dropped["name"], dropped["perms"], name))
-            return out
-        out["outcome"] = "killed" if sig == signal.SIGKILL else "crashed"
-        out["detail"] = "terminated by %s (%s)%s" % (name, signal.strsignal(sig) if hasattr(
-            signal, "strsignal") else name, at)
-        return out
-    if final is None:
-        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
-        out["outcome"] = "error"
-        out["detail"] = "worker exited with status %s without a result%s%s" % (
-            code, at, (": " + raw["stderr"].splitlines()[-1]) if raw["stderr"] else "")
-        return out
-    if "result" in final:
-        value = final["result"].get("value")
-        out["value"] = value
-        notes = "; ".join(final["result"].get("notes") or [])
-        if probe.expected is None or value == probe.expected:
-            out["outcome"] = "allowed"
-            if probe.expected is None:
-                perms = next((s["perms"] for s in reversed(steps) if "perms" in s), None)
-                out["detail"] = "succeeded" + (" (mapping is %s)" % perms if perms else "")
-            else:
-                out["detail"] = "the code ran and returned %r" % value
-        else:
-            out["outcome"] = "wrong_result"
-            out["detail"] = "the code ran but returned %r, expected %r%s" % (value, probe.expected, at)
-        if notes:
-            out["detail"] += "; " + notes
-        if dropped is not None:
-            out["detail"] += ("; the maps showed %s after %s, yet the code ran: this maps source "
-                              "does not show X here" % (dropped["perms"], dropped["name"]))
-    elif "denied" in final:
-        num = final["denied"]["errno"]
-        name = errno.errorcode.get(num, "E%d" % num)
-        out.update(outcome="denied", errno=num, errno_name=name)
-        out["detail"] = "%s refused: %s (%s)" % (last or "a call", name, os.strerror(num))
-    elif "dropped" in final:
-        out.update(outcome="denied", exec_dropped=True, detail=final["dropped"]["detail"])
-    elif "skipped" in final:
-        out.update(outcome="skipped", detail=final["skipped"])
-    else:
-        out.update(outcome="error", detail=str(final.get("error", final)))
-    return out
-
-
-def skipped(probe, reason):
-    return {"outcome": "skipped", "step": None, "errno": None, "errno_name": None, "signal": None,
-            "signal_number": None, "value": None, "expected": probe.expected,
-            "exec_dropped": False, "duration_ms": 0.0, "detail": reason, "steps": []}
-
-
-def select_probes(only=None):
+def select_probes(only: "list | None" = None) -> list:
     registry = _probes.by_id()
     if not only:
         return list(_probes.REGISTRY)
@@ -210,24 +127,19 @@ def select_probes(only=None):
     return [p for p in _probes.REGISTRY if p.id in only]
 
 
-def default_jobs():
+def default_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
-def run_all(only=None, isolation="fork", timeout=DEFAULT_TIMEOUT, arm_mode="arm", progress=None,
-            jobs=None):
+def run_all(only: "list | None" = None, isolation: str = "fork", timeout: float = DEFAULT_TIMEOUT,
+            arm_mode: str = "arm", progress: "Callable[[str, dict], None] | None" = None,
+            jobs: "int | None" = None) -> tuple:
     """Run the selected probes, each isolated. -> (arch_name, {id: verdict}, measurements)
 
     progress(probe_id, verdict) is called as each probe ends (a skipped one too); if it
     also has started(probe_id) and tick() methods, they are called as a probe starts and
     at least once a second while probes run."""
-    if isolation not in ISOLATIONS:
-        raise UsageError("--isolation must be one of %s" % ", ".join(ISOLATIONS))
-    if not 0 < timeout <= MAX_TIMEOUT:
-        raise UsageError("--timeout must be a positive number of seconds, at most %g" % MAX_TIMEOUT)
-    jobs = default_jobs() if jobs is None else jobs
-    if jobs < 1:
-        raise UsageError("--jobs must be at least 1")
+    jobs = _check_options(isolation, timeout, default_jobs() if jobs is None else jobs)
     arch_name = detect_arch(arm_mode)
     arch = _arch.TABLE.get(arch_name) if arch_name else None
     if isolation == "fork":
@@ -256,6 +168,17 @@ def run_all(only=None, isolation="fork", timeout=DEFAULT_TIMEOUT, arm_mode="arm"
     # Measured alone, after the probes: a concurrent probe would disturb the timing.
     measurements = {"flip_cycle_ns": measure_flip(arch_name, ordered, isolation, timeout)}
     return arch_name, ordered, measurements
+
+
+def _check_options(isolation, timeout, jobs):
+    """The number of jobs, once the run's options are known to be usable. Raises UsageError."""
+    if isolation not in ISOLATIONS:
+        raise UsageError("--isolation must be one of %s" % ", ".join(ISOLATIONS))
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise UsageError("--timeout must be a positive number of seconds, at most %g" % MAX_TIMEOUT)
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    return jobs
 
 
 def _preload():
@@ -287,7 +210,7 @@ def _check_spawn_started(isolation, raw):
                            if raw["stderr"] else ""))
 
 
-def measure_flip(arch_name, results, isolation, timeout):
+def measure_flip(arch_name: "str | None", results: dict, isolation: str, timeout: float) -> dict:
     flip = results.get("flip_rw_rx")
     if flip is None or flip["outcome"] != "allowed":
         why = "flip_rw_rx was not run" if flip is None else "flip_rw_rx is %s" % flip["outcome"]

@@ -9,6 +9,7 @@ an address known to be on the initial stack.
 
 import ctypes
 
+from probe.engine.context import Context
 from probe.platform import libc as _libc
 from probe.platform.libc import PAGESIZE
 
@@ -17,7 +18,7 @@ AT_RANDOM = 25            # auxv: 16 random bytes the kernel puts on the initial
 WALK_LIMIT = 1 << 30      # bytes: a stack mapping is never this large
 
 
-def stack_page(ctx):
+def stack_page(ctx: Context) -> int:
     """The address of a page low in the stack mapping; NotImplementedError where none can be found."""
     maps = ctx.impl.maps_snapshot()
     if maps is None:

@@ -5,10 +5,11 @@ when the CLI re-runs itself in a fresh interpreter (`--isolation spawn`). Result
 to a dedicated pipe as one JSON line per message, never to stdout.
 """
 
-import json
 import os
 import signal
 import sys
+
+from probe.engine import protocol
 
 # Signals a probe may legitimately die of: the default action must run, whatever a
 # parent (pytest, a CI runner, faulthandler) installed.
@@ -16,8 +17,10 @@ EXPECTED_SIGNALS = [getattr(signal, n) for n in
                     ("SIGSEGV", "SIGBUS", "SIGILL", "SIGSYS", "SIGABRT", "SIGTRAP", "SIGFPE")
                     if hasattr(signal, n)]
 
-# Test-only hook: a probe id that hangs instead of running, to prove the timeout path.
+# Test-only hooks: a probe id that hangs instead of running, to prove the timeout path,
+# and a protocol version to write instead of this memprobe's, to prove the parent refuses it.
 HANG_ENV = "MEMPROBE_TEST_HANG"
+PROTOCOL_ENV = "MEMPROBE_TEST_PROTOCOL_VERSION"
 
 
 def _setup():
@@ -40,15 +43,12 @@ def _setup():
         signal.pthread_sigmask(signal.SIG_UNBLOCK, EXPECTED_SIGNALS)
 
 
-def child_main(task, fd, arch_name):
+def child_main(task: str, fd: int, arch_name: "str | None") -> None:
     """Run `task` (a probe id or `measure:flip_cycle`) and exit; never returns."""
+    version = int(os.environ.get(PROTOCOL_ENV) or protocol.VERSION)
+
     def send(obj):
-        if len(obj) == 1 and "step" in obj:
-            # The hot path, before every risky step: a step name is a plain identifier,
-            # so no JSON encoder (whose first use in a fresh child costs page copies).
-            os.write(fd, b'{"step":"%s"}\n' % obj["step"].encode())
-        else:
-            os.write(fd, (json.dumps(obj, separators=(",", ":")) + "\n").encode())
+        os.write(fd, protocol.encode(obj, version))
 
     try:
         _setup()
@@ -68,21 +68,11 @@ def _run(task, arch_name, send, fd=None):
     from probe.platform import impl
 
     if os.environ.get(HANG_ENV) == task:
-        send({"step": "test_hang"})
-        while True:
-            signal.pause()
-
+        _hang(send)
     arch = _arch.TABLE.get(arch_name) if arch_name else None
     ctx = _probes.Context(arch, impl, send, fd)
     try:
-        if task == "measure:flip_cycle":
-            send({"result": {"measurement": _probes.measure_flip_cycle(ctx)}})
-            return
-        probe = _probes.by_id()[task]
-        value = probe.run(ctx)
-        if probe.expected is None and ctx.dropped:
-            raise _probes.ExecDropped(*ctx.dropped)   # nothing was called to prove X either way
-        send({"result": {"value": value, "notes": ctx.notes}})
+        send(_final_message(task, ctx))
     except _probes.Refused as exc:
         # The only way to `denied`: the operation under test refused. Any other OSError
         # is memprobe's own failure and reaches the parent as an error.
@@ -95,6 +85,25 @@ def _run(task, arch_name, send, fd=None):
         send({"result": {"value": exc.value, "notes": ctx.notes}})
     except NotImplementedError as exc:
         send({"skipped": str(exc) or "not available here"})
+
+
+def _hang(send):
+    send({"step": "test_hang"})
+    while True:
+        signal.pause()
+
+
+def _final_message(task, ctx):
+    """Run the task; the message of a run that raised nothing."""
+    from probe.engine import probes as _probes
+
+    if task == "measure:flip_cycle":
+        return {"result": {"measurement": _probes.measure_flip_cycle(ctx)}}
+    probe = _probes.by_id()[task]
+    value = probe.run(ctx)
+    if probe.expected is None and ctx.dropped:
+        raise _probes.ExecDropped(*ctx.dropped)   # nothing was called to prove X either way
+    return {"result": {"value": value, "notes": ctx.notes}}
 
 
 if __name__ == "__main__":  # pragma: no cover - the CLI is the entry point

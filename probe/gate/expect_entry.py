@@ -13,7 +13,7 @@ Every problem is one line that starts with the entry's path in the file
 import re
 
 from probe.render.text import text
-from probe.vocab import BLOCKING_OUTCOMES, CONFIDENCES, OUTCOMES, STATES, STRATEGY_VERDICTS
+from probe.vocab import BLOCKING_OUTCOMES, CONFIDENCES, OUTCOMES, STATES, STRATEGIES, STRATEGY_VERDICTS
 from probe.report.load import type_word as _type
 
 PROBE_KEYS = ("outcome", "errno", "signal", "step", "denied_by", "confidence")
@@ -28,11 +28,7 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 def strategy_names() -> "tuple[str, ...]":
     """The strategies a report's `strategies` section may hold, in the engine's order."""
-    try:
-        from probe.attribution.strategies import STRATEGIES
-    except ImportError:  # engine absent on this build: the schema's four
-        return ("rwx_mapping", "wx_flip", "dual_mapping", "code_repatching")
-    return tuple(s[0] for s in STRATEGIES)
+    return STRATEGIES
 
 
 class Expectation:

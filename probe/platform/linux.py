@@ -299,26 +299,36 @@ def interpreter_command() -> list[str]:
     import sys
     emu = emulator()
     if emu:
-        host_exe, host_argv, guest_argv = emu
-        if host_argv and guest_argv and len(host_argv) > len(guest_argv) \
-                and host_argv[-len(guest_argv):] == guest_argv:
-            # the emulator's own prefix (`qemu-aarch64 -L ROOT`) keeps its options
-            return host_argv[:-len(guest_argv)] + [sys.executable]
-        from probe.errors import HostError
-        raise HostError("--isolation spawn: this interpreter runs under %s and its command line "
-                        "cannot be recovered; set MEMPROBE_INTERPRETER or use --isolation fork"
-                        % os.path.basename(host_exe))
-    # Started through the dynamic loader (`ld.so --library-path DIRS python`): exe is the
-    # loader; reuse the command line up to the interpreter.
+        return _emulated_command(emu, sys.executable)
+    return _loader_command(sys.executable) or [sys.executable]
+
+
+def _emulated_command(emu, executable):
+    """Under qemu-user: the emulator's own prefix (`qemu-aarch64 -L ROOT`), with its options."""
+    host_exe, host_argv, guest_argv = emu
+    if host_argv and guest_argv and len(host_argv) > len(guest_argv) \
+            and host_argv[-len(guest_argv):] == guest_argv:
+        return host_argv[:-len(guest_argv)] + [executable]
+    from probe.errors import HostError
+    raise HostError("--isolation spawn: this interpreter runs under %s and its command line "
+                    "cannot be recovered; set MEMPROBE_INTERPRETER or use --isolation fork"
+                    % os.path.basename(host_exe))
+
+
+def _loader_command(executable):
+    """Started through the dynamic loader (`ld.so --library-path DIRS python`): exe is the
+    loader; the command line up to the interpreter. None when started directly."""
     exe = _readlink("/proc/self/exe")
-    real = os.path.realpath(sys.executable)
-    if exe and os.path.realpath(exe) != real:
-        argv = _proc_argv("/proc/self/cmdline") or []
-        if argv and os.path.realpath(argv[0]) == os.path.realpath(exe):
-            for i, arg in enumerate(argv[1:], 1):
-                if os.path.realpath(arg) == real:
-                    return argv[:i + 1]
-    return [sys.executable]
+    real = os.path.realpath(executable)
+    if not exe or os.path.realpath(exe) == real:
+        return None
+    argv = _proc_argv("/proc/self/cmdline") or []
+    if not argv or os.path.realpath(argv[0]) != os.path.realpath(exe):
+        return None
+    for i, arg in enumerate(argv[1:], 1):
+        if os.path.realpath(arg) == real:
+            return argv[:i + 1]
+    return None
 
 
 def provenance() -> dict[str, str | None]:

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from probe.errors import InputError
 from probe.report.load import clean
 
-# The engine's summary order (probe/report/build.py CAPABILITIES); unknown capabilities
-# from newer reports follow in the order they first appear.
+# The engine's summary order; unknown capabilities from newer reports follow in the
+# order they first appear.
 from probe.vocab import CAPABILITIES as CAPABILITY_ORDER
 from probe.vocab import OUTCOMES, STATES  # noqa: F401 - the collectors name them here
 
@@ -44,45 +44,17 @@ def legend(perspective: str = "jit") -> "tuple[str, str]":
     return "works / enforced", "blocked / not enforced"
 
 
-# capability -> the probes behind it (probe/report/build.py CAPABILITIES), for naming what blocks it.
-_CAPABILITY_PROBES = {
-    "nx": ("exec_rw",), "heap_nx": ("exec_heap",), "stack_nx": ("exec_stack",), "wx_flip": ("flip_rw_rx",),
-    "rwx_mapping": ("map_rwx",), "rwx_flip": ("flip_rw_rwx",), "rx_mapping": ("map_rx",),
-    "dual_mapping": ("dual_map_memfd", "dual_map_shm", "dual_map_file"), "code_repatching": ("repatch_rx",),
-    "rwx_patching": ("patch_rwx",), "file_text_patching": ("patch_file_text",), "heap_flip": ("flip_heap",),
-    "stack_flip": ("flip_stack",), "read_implies_exec": ("read_implies_exec",),
-}
-
-
 def capability_probes(cap: str) -> "tuple[str, ...]":
-    """The probes behind a capability."""
-    try:
-        from probe.report.build import CAPABILITIES
-    except ImportError:
-        return _CAPABILITY_PROBES.get(cap, ())
-    for entry in CAPABILITIES:
-        if entry[0] == cap:
-            return tuple(entry[1])
-    return _CAPABILITY_PROBES.get(cap, ())
+    """The ids of the probes that feed a capability (none for a name this memprobe does not know)."""
+    from probe.attribution.summary import capability_probes as feeding
 
-
-_CAPABILITY_NAMES = None
+    return feeding().get(cap, ())
 
 
 def capability_names() -> frozenset:
     """The capabilities this memprobe knows: the engine's summary lines (the README lists the
     same names under *The report*)."""
-    global _CAPABILITY_NAMES
-    if _CAPABILITY_NAMES is None:
-        names = set(CAPABILITY_ORDER)
-        try:
-            from probe.report.build import CAPABILITIES
-        except ImportError:
-            pass
-        else:
-            names.update(entry[0] for entry in CAPABILITIES)
-        _CAPABILITY_NAMES = frozenset(names)
-    return _CAPABILITY_NAMES
+    return frozenset(CAPABILITY_ORDER)
 
 
 def blocked_by(doc: dict, cap: str) -> "list[str]":

@@ -13,7 +13,7 @@ from probe import __version__
 from probe.vocab import SCHEMA_VERSION
 from probe.platform import libc as _libc
 from probe.platform import OS_NAME, impl
-from probe.attribution.summary import CAPABILITIES, summarise  # noqa: F401 - re-exported
+from probe.attribution.summary import summarise  # noqa: F401 - re-exported
 
 # Names for the type checker only: importing typing would slow `memprobe run` down.
 TYPE_CHECKING = False
