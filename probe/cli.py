@@ -131,10 +131,7 @@ def _main(argv):
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
-        module = getattr(args, "_module", None)
-        if module is None:
-            raise MemprobeError("command %r is not available in this build" % args.command)
-        return module.main(args)
+        return args._module.main(args)
     except MemprobeError as exc:
         sys.stderr.write("memprobe: error: %s\n" % exc)
         return exc.exit_code
