@@ -17,8 +17,16 @@ NOT_IN_A_CHECKOUT = shutil.ignore_patterns(".git", ".venv", ".tox", "__pycache__
 
 
 def _checkout(tmp_path):
+    """A copy as a fresh clone has it: a user's own reports in reports/ (git ignores them;
+    the README's first command may have written one here) are not part of it."""
     path = str(tmp_path / "memprobe")
     shutil.copytree(ROOT, path, ignore=NOT_IN_A_CHECKOUT)
+    reports = os.path.join(path, "reports")
+    with open(os.path.join(reports, "references.txt"), encoding="utf-8") as f:
+        kept = {line.strip() for line in f if line.strip() and not line.startswith("#")}
+    for name in os.listdir(reports):
+        if name not in kept | {"README.md", "references.txt"}:
+            os.unlink(os.path.join(reports, name))
     return path
 
 
