@@ -20,7 +20,7 @@ PROBE = os.path.join(ROOT, "probe")
 TESTS = os.path.join(ROOT, "tests")
 MAX_LINES = 400
 MAX_TOP_LEVEL_MODULES = 8
-MAX_COMPLEXITY = 15
+MAX_COMPLEXITY = 10
 
 # Which part of probe/ may import which. A part is a sub-package (engine, report...) or a
 # top-level module (cli, api...); "probe" is the package's own __init__. Reading down the
@@ -143,7 +143,7 @@ def test_complexity_check_runs_and_passes():
 
 
 def test_complexity_check_fails_on_a_complex_function(tmp_path):
-    """The check must be able to fail: a function with 16 decision points is refused."""
+    """The check must be able to fail: a function one decision point over the limit is refused."""
     if importlib.util.find_spec("radon") is None:
         pytest.skip("radon is not installed here (tox installs it)")
     body = "".join("    if x == %d:\n        return %d\n" % (i, i) for i in range(MAX_COMPLEXITY))
@@ -154,7 +154,7 @@ def test_complexity_check_fails_on_a_complex_function(tmp_path):
     failing = subprocess.run(cmd + [str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              universal_newlines=True)
     assert failing.returncode == 1, failing.stdout + failing.stderr
-    assert "knotty has cyclomatic complexity 16" in failing.stdout
+    assert "knotty has cyclomatic complexity %d" % (MAX_COMPLEXITY + 1) in failing.stdout
     assert "plain" not in failing.stdout
     passing = subprocess.run(cmd + [str(tmp_path / "plain.py")], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, universal_newlines=True)

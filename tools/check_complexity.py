@@ -3,7 +3,7 @@
 `radon cc` lists complexities but always exits 0; this reads the same figures
 through radon's API and exits 1, naming each function over the limit.
 
-    python tools/check_complexity.py [--max 15] [PATH ...]    (default PATH: probe)
+    python tools/check_complexity.py [--max 10] [PATH ...]    (default PATH: probe)
 """
 
 import argparse
@@ -13,7 +13,7 @@ import sys
 from radon.complexity import cc_visit
 from radon.visitors import Function
 
-DEFAULT_MAX = 15
+DEFAULT_MAX = 10
 
 
 def python_files(paths):

@@ -308,6 +308,10 @@ class Watch:
             self.drain()
         if self.open and not expired:
             return              # exited: its last bytes are still in the pipes
+        self._reap(expired)
+
+    def _reap(self, expired: bool) -> None:
+        """Collect the exit status if the child has exited; past the deadline, kill it first."""
         done, status = os.waitpid(self.child.pid, os.WNOHANG)
         if done:
             self.drain()        # after the exit nothing more can come: read it to EOF

@@ -66,17 +66,31 @@ def capture(target: str, description: str = "", src: "Source | None" = None) -> 
 def _capture_linux(src, w, calls):
     for path in LINUX_FILES:
         w.copy(src, path)
+    _capture_first_cpu(src, w)
+    _capture_selinux(src, w)
+    _capture_grsecurity_markers(src, w)
+    _capture_config(src, w)
+    _capture_calls(src, calls)
+
+
+def _capture_first_cpu(src, w):
     try:   # the first CPU's block is enough for the flags line
         text = src.read_text("/proc/cpuinfo", 65536)
         w.write_text("/proc/cpuinfo", text.split("\n\n", 1)[0] + "\n")
     except Unavailable:
         pass
+
+
+def _capture_selinux(src, w):
     for mount in ("/sys/fs/selinux", "/selinux"):
         if w.copy(src, mount + "/enforce"):
             for name in _selinux_booleans():
                 w.copy(src, "%s/booleans/%s" % (mount, name))
             w.copy(src, "/proc/self/attr/current")
             break
+
+
+def _capture_grsecurity_markers(src, w):
     for marker in ("/proc/sys/kernel/grsecurity", "/dev/grsec"):
         if src.exists(marker):
             # git keeps no empty directories: a placeholder file makes the path exist
@@ -84,7 +98,10 @@ def _capture_linux(src, w, calls):
                 w.write_text(marker + "/.exists", "")
             else:
                 w.write_text(marker, "")
-    _capture_config(src, w)
+
+
+def _capture_calls(src, calls):
+    """Values only a system call gives, as lines for calls.txt."""
     try:
         calls.append("prctl PR_GET_MDWE: %s" % src.call("prctl PR_GET_MDWE"))
     except Unavailable:

@@ -130,22 +130,40 @@ def status(mech: str, f: Facts, op: "Op | None") -> tuple:
         line, key.upper(), "on" if on else "off")
 
 
-def rules(obs: Observation, op: Op, f: Facts) -> list:
-    out = []
-    what = obs.what
+def _sigkill_on_run(obs: Observation, op: Op):
     if obs.sig == "SIGKILL" and op.call == "call":
-        out.append((20, "pax-pageexec", "running the code ended in SIGKILL, which is how PaX "
-                                        "PAGEEXEC stops execution of non-executable memory"))
+        return (20, "pax-pageexec", "running the code ended in SIGKILL, which is how PaX "
+                                    "PAGEEXEC stops execution of non-executable memory")
+    return None
+
+
+def _exec_dropped(obs: Observation, op: Op):
     if obs.dropped:
-        out.append((101, "pax-mprotect", "%s succeeded but the mapping has no X: PaX MPROTECT in "
-                                         "MPROTECT_COMPAT mode drops PROT_EXEC silently" % what))
+        return (101, "pax-mprotect", "%s succeeded but the mapping has no X: PaX MPROTECT in "
+                                     "MPROTECT_COMPAT mode drops PROT_EXEC silently" % obs.what)
+    return None
+
+
+def _eacces_on_x_change(obs: Observation, op: Op):
     if obs.refused(op, "EACCES") and op.changes_x and op.memory in (
             "anon", "heap", "stack", "private_file"):
-        out.append((201, "pax-mprotect", "%s refused with EACCES: PaX MPROTECT refuses adding X to "
-                                         "a mapping and making an executable mapping writable" % what))
+        return (201, "pax-mprotect", "%s refused with EACCES: PaX MPROTECT refuses adding X to "
+                                     "a mapping and making an executable mapping writable" % obs.what)
+    return None
+
+
+def _eperm_on_wx_mmap(obs: Observation, op: Op):
     if obs.refused(op, "EPERM") and op.call == "mmap" and op.w_and_x and op.memory == "anon":
-        out.append((301, "pax-mprotect", "%s refused with EPERM: PaX MPROTECT refuses W|X mmap" % what))
-    return out
+        return (301, "pax-mprotect", "%s refused with EPERM: PaX MPROTECT refuses W|X mmap" % obs.what)
+    return None
+
+
+_RULES = (_sigkill_on_run, _exec_dropped, _eacces_on_x_change, _eperm_on_wx_mmap)
+
+
+def rules(obs: Observation, op: Op, f: Facts) -> list:
+    """(rank, mechanism, reason) for each PaX rule the observation matches, in rule order."""
+    return [found for found in (rule(obs, op) for rule in _RULES) if found is not None]
 
 
 def refine(mech: str, confidence: "str | None", result: dict, op: Op, f: Facts,

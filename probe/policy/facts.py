@@ -133,6 +133,15 @@ def _pt_pax_flags(src, path, notes):
     return None
 
 
+def _marking_in_force(xattr, pt):
+    """(where the flags in force come from, {flag: on}): a valid xattr wins over PT_PAX_FLAGS."""
+    if xattr is not None and xattr["valid"] and xattr["flags"]:
+        return "xattr", xattr["flags"]
+    if pt is not None and pt["flags"]:
+        return "pt_pax_flags", pt["flags"]
+    return None, {}
+
+
 def interpreter_markings(src: Source, path: "str | None" = None) -> dict:
     """PaX markings of the interpreter binary: {'interpreter', 'xattr', 'pt_pax_flags',
     'source', 'flags', 'exempt', 'forced', 'notes': [...]}."""
@@ -140,11 +149,7 @@ def interpreter_markings(src: Source, path: "str | None" = None) -> dict:
     # xattr user.pax.flags: takes precedence over PT_PAX_FLAGS (CONFIG_PAX_XATTR_PAX_FLAGS).
     xattr = _xattr_marking(src, path, notes)
     pt = _pt_pax_flags(src, path, notes)
-    source, flags = None, {}
-    if xattr is not None and xattr["valid"] and xattr["flags"]:
-        source, flags = "xattr", xattr["flags"]
-    elif pt is not None and pt["flags"]:
-        source, flags = "pt_pax_flags", pt["flags"]
+    source, flags = _marking_in_force(xattr, pt)
     return {"interpreter": path or src.executable(),
             "xattr": None if xattr is None else xattr["raw"], "pt_pax_flags": pt,
             "source": source, "flags": flags,

@@ -100,6 +100,13 @@ def unmarked_interpreter(executable: "str | None" = None, directory: "str | None
         out["reason"] = "cannot read %s as an ELF program: %s" % (exe, exc)
         return out
     dirs = [directory] if directory else _candidate_dirs(os.environ)
+    _copy_into_first_usable(out, dirs, exe, data, verify)
+    return out
+
+
+def _copy_into_first_usable(out, dirs, exe, data, verify):
+    """Write the copy into the first directory of `dirs` that gives a usable one, filling
+    `out` with it; or set out['reason'] to why none did."""
     noexec = _noexec_dirs(dirs)
     failures = []
     for d in dirs:
@@ -116,9 +123,8 @@ def unmarked_interpreter(executable: "str | None" = None, directory: "str | None
         env = child_env()
         out.update(path=path, dir=tmp, env={"PYTHONHOME": env["PYTHONHOME"],
                                             "PYTHONPATH": env["PYTHONPATH"]})
-        return out
+        return
     out["reason"] = "no usable unmarked copy: " + ("; ".join(failures) or "no temporary directory")
-    return out
 
 
 class _CopyFailed(Exception):

@@ -104,18 +104,21 @@ class Host:
         state, probe_ids, sentence = self.entry(name)
         if state is None:
             return "%s unknown: the report does not say (%s)" % (name, self.probe_outcomes(probe_ids))
+        detail = clean(sentence or "no detail", 120)
         if state == "blocked":
-            mechanisms = self.mechanisms(probe_ids)
-            if mechanisms:
-                return "%s blocked by %s" % (name, ", ".join(mechanisms))
-            return "%s blocked by a mechanism memprobe could not identify (%s)" % (
-                name, clean(sentence or "no detail", 120))
+            return self.why_blocked(name, probe_ids, detail)
         if state == "not_enforced":
-            return "%s not enforced: %s" % (name, clean(sentence or "no detail", 120))
+            return "%s not enforced: %s" % (name, detail)
         if state == "broken":
-            return "%s broken here: %s" % (name, clean(sentence or "no detail", 120))
+            return "%s broken here: %s" % (name, detail)
         return "%s unknown: memprobe could not decide on this host (%s)" % (
-            name, self.probe_outcomes(probe_ids) or clean(sentence or "no detail", 120))
+            name, self.probe_outcomes(probe_ids) or detail)
+
+    def why_blocked(self, name: str, probe_ids: Sequence[str], detail: str) -> str:
+        mechanisms = self.mechanisms(probe_ids)
+        if mechanisms:
+            return "%s blocked by %s" % (name, ", ".join(mechanisms))
+        return "%s blocked by a mechanism memprobe could not identify (%s)" % (name, detail)
 
     def mechanisms(self, probe_ids: Sequence[str]) -> list[str]:
         """'mdwe (confirmed)' for each mechanism the report names for the refused probes."""

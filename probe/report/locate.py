@@ -74,11 +74,17 @@ def _problem_path(problem):
         return None
     if head.startswith("$"):
         head = head[1:].lstrip(".")
-    if head.startswith("/"):
-        parts = [int(p) if p.isdigit() else p for p in head.split("/") if p]
-    else:
-        parts = [part for chunk in head.split(".") for part in _chunk_parts(chunk)]
-    return parts or None
+    return _pointer_parts(head) if head.startswith("/") else _dotted_parts(head)
+
+
+def _pointer_parts(head):
+    """'/a/0/b' -> ['a', 0, 'b'] (None for no parts)."""
+    return [int(p) if p.isdigit() else p for p in head.split("/") if p] or None
+
+
+def _dotted_parts(head):
+    """'a.b[1].c' -> ['a', 'b', 1, 'c'] (None for no parts)."""
+    return [part for chunk in head.split(".") for part in _chunk_parts(chunk)] or None
 
 
 def _chunk_parts(chunk):

@@ -133,19 +133,25 @@ def local_people() -> Tuple[List[str], Dict[str, str]]:
     own = _own_accounts(pwd)
     names = {os.environ.get(var) for var in ("SUDO_USER", "USER", "LOGNAME")} - {None, ""}
     homes = {}
-    try:
-        accounts = pwd.getpwall()
-    except OSError:
-        accounts = []
-    for entry in list(accounts) + list(own):
+    for entry in _all_accounts(pwd) + list(own):
         if entry in own or 1000 <= entry.pw_uid < 65534:   # people, not system accounts
             names.add(entry.pw_name)
-            if entry.pw_dir and _is_private_home(entry.pw_dir):
-                homes[entry.pw_dir.rstrip("/")] = "~" if entry in own else "~" + USER
-    home = os.environ.get("HOME")
-    if home and _is_private_home(home):
-        homes[home.rstrip("/")] = "~"
+            _add_home(homes, entry.pw_dir, "~" if entry in own else "~" + USER)
+    _add_home(homes, os.environ.get("HOME"), "~")
     return sorted(names), homes
+
+
+def _all_accounts(pwd) -> list:
+    try:
+        return list(pwd.getpwall())
+    except OSError:
+        return []
+
+
+def _add_home(homes: Dict[str, str], path: Optional[str], replacement: str) -> None:
+    """Record `path` as a home to hide when it is a private one."""
+    if path and _is_private_home(path):
+        homes[path.rstrip("/")] = replacement
 
 
 def _own_accounts(pwd):
@@ -189,15 +195,10 @@ class PathRules:
 
     def people(self, path: str) -> str:
         for home, replacement in self.homes:
-            if path == home or path.startswith(home + "/"):
+            if _under(path, home):
                 return replacement + path[len(home):]
-        parts = path.split("/")
-        for root in HOME_ROOTS:
-            depth = root.count("/")
-            if path.startswith(root + "/") and len(parts) > depth + 1 and parts[depth + 1]:
-                parts[depth + 1] = USER
-                break
-        if not any(path == tree or path.startswith(tree + "/") for tree in SYSTEM_TREES):
+        parts = _hide_home_owner(path)
+        if not any(_under(path, tree) for tree in SYSTEM_TREES):
             parts = [self._component(p) for p in parts]
         return "/".join(parts)
 
@@ -227,6 +228,21 @@ class PathRules:
         return self.path(token) + tail
 
 
+def _under(path: str, tree: str) -> bool:
+    return path == tree or path.startswith(tree + "/")
+
+
+def _hide_home_owner(path: str) -> List[str]:
+    """The components of `path`, the one naming a user under a home root replaced."""
+    parts = path.split("/")
+    for root in HOME_ROOTS:
+        depth = root.count("/")
+        if path.startswith(root + "/") and len(parts) > depth + 1 and parts[depth + 1]:
+            parts[depth + 1] = USER
+            break
+    return parts
+
+
 def _trim(point: str) -> str:
     first = "/" + point.split("/")[1]
     if first != "/" and first in STANDARD_MOUNTS:
@@ -243,36 +259,49 @@ def redact_report(report: dict, key: Optional[Tuple[bytes, str]] = None,
         return copy.deepcopy(report)
     secret, source = key or host_key()
     users, homes = people or local_people()
-    host = report.get("host") or {}
-    hostname = host.get("hostname") if isinstance(host.get("hostname"), str) else None
+    hostname = _hostname(report)
     host_pseudonym = pseudonym(hostname or "", secret)
     rules = PathRules(users, homes, hostname, host_pseudonym)
     rules.set_mounts(list(_mount_points(report)))
     redacted = _rewrite(report, rules)
     if isinstance(redacted.get("host"), dict):
         redacted["host"]["hostname"] = host_pseudonym
-    process = redacted.get("process")
-    if isinstance(process, dict):
-        for key_name in ("uid", "euid", "gid"):
-            if key_name in process and process[key_name] != 0:
-                process[key_name] = None
+    _hide_ids(redacted.get("process"))
     note = {"hostname_key": source, "changed": _changed(report, redacted)}
     return _insert_after(redacted, "generated_at", "redacted", note)
+
+
+def _hostname(report: dict) -> Optional[str]:
+    host = report.get("host") or {}
+    return host.get("hostname") if isinstance(host.get("hostname"), str) else None
+
+
+def _hide_ids(process) -> None:
+    """Blank the process's non-root uid, euid and gid (root stays: it says something)."""
+    if not isinstance(process, dict):
+        return
+    for key_name in ("uid", "euid", "gid"):
+        if key_name in process and process[key_name] != 0:
+            process[key_name] = None
 
 
 def _mount_points(value):
     """Every mount point named in the report (mount_point fields, *_mounts lists)."""
     if isinstance(value, dict):
         for key, item in value.items():
-            if key == "mount_point" and isinstance(item, str):
-                yield item
-            elif str(key).endswith("_mounts") and isinstance(item, list):
-                yield from (m for m in item if isinstance(m, str))
-            else:
-                yield from _mount_points(item)
+            yield from _mount_points_in_field(key, item)
     elif isinstance(value, list):
         for item in value:
             yield from _mount_points(item)
+
+
+def _mount_points_in_field(key, item):
+    if key == "mount_point" and isinstance(item, str):
+        yield item
+    elif str(key).endswith("_mounts") and isinstance(item, list):
+        yield from (m for m in item if isinstance(m, str))
+    else:
+        yield from _mount_points(item)
 
 
 def _rewrite(value, rules: PathRules, key=None):
@@ -290,16 +319,24 @@ def _rewrite(value, rules: PathRules, key=None):
 def _changed(before, after, where="") -> List[str]:
     """Dotted paths of the values that differ (the keys are the same on both sides)."""
     if isinstance(before, dict) and isinstance(after, dict):
-        out = []
-        for key in before:
-            out += _changed(before[key], after.get(key), "%s.%s" % (where, key) if where else str(key))
-        return out
+        return _changed_in_dict(before, after, where)
     if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
-        out = []
-        for index, (old, new) in enumerate(zip(before, after)):
-            out += _changed(old, new, "%s[%d]" % (where, index))
-        return out
+        return _changed_in_list(before, after, where)
     return [] if before == after and type(before) is type(after) else [where]
+
+
+def _changed_in_dict(before: dict, after: dict, where: str) -> List[str]:
+    out = []
+    for key in before:
+        out += _changed(before[key], after.get(key), "%s.%s" % (where, key) if where else str(key))
+    return out
+
+
+def _changed_in_list(before: list, after: list, where: str) -> List[str]:
+    out = []
+    for index, (old, new) in enumerate(zip(before, after)):
+        out += _changed(old, new, "%s[%d]" % (where, index))
+    return out
 
 
 def _insert_after(mapping: dict, anchor: str, key: str, value) -> dict:

@@ -105,25 +105,31 @@ class _Walk:
         self.limit = limit
 
     def check(self, value, schema, path):
-        problems = self.problems
-        if len(problems) >= self.limit:
+        if len(self.problems) >= self.limit:
             return
         if "$ref" in schema:
             schema = _resolve(self.root, schema["$ref"])
-        if "anyOf" in schema and not self.any_of(value, schema["anyOf"], path):
-            problems.append("%s: %s matches none of the allowed forms" % (path, _short(value)))
+        if not self.form_ok(value, schema, path):
             return
-        if "type" in schema and not _type_ok(value, schema["type"]):
-            expected = schema["type"]
-            expected = " or ".join(expected) if isinstance(expected, list) else expected
-            problems.append("%s: expected %s, got %s" % (path, expected, type(value).__name__))
-            return
-        _check_value(value, schema, path, problems)
+        _check_value(value, schema, path, self.problems)
         if isinstance(value, dict):
             self.mapping(value, schema, path)
         if isinstance(value, list) and "items" in schema:
             for i, item in enumerate(value):
                 self.check(item, schema["items"], "%s[%d]" % (path, i))
+
+    def form_ok(self, value, schema, path):
+        """False (with the problem noted) when value has none of the allowed forms or the
+        wrong type: nothing inside it is worth checking then."""
+        if "anyOf" in schema and not self.any_of(value, schema["anyOf"], path):
+            self.problems.append("%s: %s matches none of the allowed forms" % (path, _short(value)))
+            return False
+        if "type" in schema and not _type_ok(value, schema["type"]):
+            expected = schema["type"]
+            expected = " or ".join(expected) if isinstance(expected, list) else expected
+            self.problems.append("%s: expected %s, got %s" % (path, expected, type(value).__name__))
+            return False
+        return True
 
     def any_of(self, value, options, path):
         """True when value passes one of the options (their problems are not kept)."""
