@@ -101,8 +101,8 @@ def test_collector_modules_are_known():
 
 
 _TMPDIR_OF = {
-    "ours": "import sys; from probe.engine import children as _children; "
-            "assert 'tempfile' not in sys.modules; print(_children.default_tmpdir())",
+    "ours": "import sys; from probe.engine import tmpfiles as _tmpfiles; "
+            "assert 'tempfile' not in sys.modules; print(_tmpfiles.default_tmpdir())",
     "tempfile": "import tempfile; print(tempfile.gettempdir())",
 }
 
@@ -124,15 +124,15 @@ def test_default_tmpdir_is_the_one_tempfile_picks(tmp_path, tmpdir_value):
 
 
 def test_temp_file_is_private_and_new(tmp_path):
-    from probe.engine import children as _children
-    fd, path = _children.make_temp_file(str(tmp_path), "memprobe-")
+    from probe.engine import tmpfiles as _tmpfiles
+    fd, path = _tmpfiles.make_temp_file(str(tmp_path), "memprobe-")
     try:
         assert os.path.dirname(path) == str(tmp_path)
         assert os.stat(path).st_mode & 0o777 == 0o600
         assert not os.get_inheritable(fd)
     finally:
         os.close(fd)
-    made = _children.make_temp_dir("memprobe-test-")
+    made = _tmpfiles.make_temp_dir("memprobe-test-")
     try:
         assert os.stat(made).st_mode & 0o777 == 0o700
     finally:

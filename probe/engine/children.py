@@ -41,64 +41,6 @@ _HELD_FDS = set()
 
 # In a forked child: the run's directory, where it makes its temporary files.
 child_tmpdir = None
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-
-
-# --- temporary files without the tempfile module -----------------------------------
-# The fork parent does not import tempfile: it brings in random and threading, whose
-# at-fork handlers every forked child would run (about 0.3 ms each).
-
-def default_tmpdir() -> str:
-    """The directory tempfile.gettempdir() picks, found the same way."""
-    tempfile = sys.modules.get("tempfile")
-    if tempfile is not None:
-        return tempfile.gettempdir()      # loaded anyway: its answer, overrides included
-    candidates = [os.environ[n] for n in ("TMPDIR", "TEMP", "TMP") if os.environ.get(n)]
-    candidates += ["/tmp", "/var/tmp", "/usr/tmp"]
-    try:
-        candidates.append(os.getcwd())
-    except OSError:
-        candidates.append(os.curdir)
-    for directory in candidates:
-        directory = directory if directory == os.curdir else os.path.abspath(directory)
-        try:
-            fd, path = make_temp_file(directory, "memprobe-probe-")
-        except FileExistsError:
-            continue
-        except OSError:
-            continue                       # not writable: the next candidate
-        os.close(fd)
-        os.unlink(path)
-        return directory
-    raise FileNotFoundError(errno.ENOENT, "no usable temporary directory found in %s" % candidates)
-
-
-def _temp_name(directory: str, prefix: str) -> str:
-    return os.path.join(directory, prefix + os.urandom(6).hex())
-
-
-def make_temp_file(directory: str, prefix: str) -> "tuple[int, str]":
-    """(fd, path) of a new file only we can read, as tempfile.mkstemp() makes it."""
-    for _ in range(100):
-        path = _temp_name(directory, prefix)
-        try:
-            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600), path
-        except FileExistsError:
-            continue
-    raise FileExistsError(errno.EEXIST, "no unused temporary file name in %s" % directory)
-
-
-def make_temp_dir(prefix: str) -> str:
-    """A new directory only we can use in default_tmpdir(), as tempfile.mkdtemp() makes it."""
-    directory = default_tmpdir()
-    for _ in range(100):
-        path = _temp_name(directory, prefix)
-        try:
-            os.mkdir(path, 0o700)
-            return path
-        except FileExistsError:
-            continue
-    raise FileExistsError(errno.EEXIST, "no unused temporary directory name in %s" % directory)
 
 
 def isolated_args(path_entries: list) -> list:

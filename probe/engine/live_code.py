@@ -19,6 +19,7 @@ from types import ModuleType
 
 from probe.engine import arch as _arch
 from probe.engine import children as _children
+from probe.engine import tmpfiles as _tmpfiles
 from probe.platform import libc as _libc
 from probe.engine.context import ORIGINAL, SETUP, Context, SetupFailed, WrongValue, describe
 from probe.platform.libc import MAP_PRIVATE, PAGESIZE, RW, RX
@@ -34,8 +35,8 @@ def temp_fd(content: bytes) -> int:
     """An unlinked temporary file in $TMPDIR holding content: nothing stays behind."""
     # A forked child of a run: in the run's directory; else where tempfile would put it (a
     # spawned worker's TMPDIR is its run's directory), without importing it in a child.
-    directory = _children.child_tmpdir or _children.default_tmpdir()
-    fd, path = _children.make_temp_file(directory, "memprobe-")
+    directory = _children.child_tmpdir or _tmpfiles.default_tmpdir()
+    fd, path = _tmpfiles.make_temp_file(directory, "memprobe-")
     try:
         os.unlink(path)
         os.write(fd, content)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from probe.engine import arch as _arch
 from probe.engine import children as _children
+from probe.engine import tmpfiles as _tmpfiles
 from probe.engine.classify import classify, skipped
 from probe.engine import probes as _probes
 from probe.errors import HostError, UsageError
@@ -104,7 +105,7 @@ def _end_run(running, tmpdir):
     for _, w in running:
         w.abandon()
     if tmpdir:
-        import shutil   # only now: see _children.default_tmpdir
+        import shutil   # only now: see probe.engine.tmpfiles
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
@@ -112,7 +113,7 @@ def _run_tmpdir():
     """A directory in $TMPDIR (so on the same mount: the same verdicts) for the children's
     files; None where it cannot be made, and the probes then report $TMPDIR's own refusal."""
     try:
-        return _children.make_temp_dir("memprobe-run-")
+        return _tmpfiles.make_temp_dir("memprobe-run-")
     except OSError:
         return None
 
