@@ -126,7 +126,7 @@ sections:
     strategies: {dual_mapping: works}
   - when: {os: freebsd, arch: aarch64}
     wx_flip: blocked
-  - when: {os: [linux, freebsd], pointer_bits: 64}
+  - when: {os: [linux, freebsd], pointer_bits: [32, 64]}
     strategies: {wx_flip: works}
 """
 

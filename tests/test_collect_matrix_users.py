@@ -10,7 +10,7 @@ import pytest
 from probe.render import rows as _rows
 
 from helpers.collect_fixtures import ROOT, cli
-from helpers.uids import interpreter_for, shared_dir  # noqa: F401 - fixture
+from helpers.uids import home_for, interpreter_for, shared_dir  # noqa: F401 - fixture
 
 CONFINE = os.path.join(ROOT, "tests", "helpers", "confine.py")
 
@@ -21,7 +21,8 @@ def _redacted_run(directory, name, uid=None):
            "--output", str(directory / name)]
     if uid is not None:
         cmd = [sys.executable, CONFINE, "--uid", str(uid), "--"] + cmd
-    env = dict(os.environ, PYTHONPATH=str(directory / "src"), HOME=str(directory), TMPDIR="/tmp")
+    home = str(directory) if uid is None else home_for(directory, uid)
+    env = dict(os.environ, PYTHONPATH=str(directory / "src"), HOME=home, TMPDIR="/tmp")
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(directory), env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
 

@@ -36,6 +36,7 @@ def _bash_complete(script, *words):
     return [line for line in lines[:-1] if line]
 
 
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
 def test_bash_completes_commands_options_and_choices(tmp_path):
     script = _script(tmp_path, "bash")
     assert _bash_complete(script, "ru") == ["run"]

@@ -231,11 +231,11 @@ def test_redact_bad_input_is_one_line(reports, tmp_path, argv, message):
 
 
 def test_non_root_run_redacts_the_uid(shared_dir):
-    from helpers.uids import interpreter_for
+    from helpers.uids import home_for, interpreter_for
     python = interpreter_for(65534)
     code = shared_dir / "src"
     shutil.copytree(os.path.join(ROOT, "probe"), str(code / "probe"))
-    env = memprobe_env(HOME=str(shared_dir), TMPDIR="/tmp", PYTHONPATH=str(code))
+    env = memprobe_env(HOME=home_for(shared_dir, 65534), TMPDIR="/tmp", PYTHONPATH=str(code))
     proc = subprocess.run([sys.executable, CONFINE, "--uid", "65534", "--", python, "-m", "probe",
                            "run", "--redact", "--only", "map_rx", "--format", "json", "--output", "-"],
                           capture_output=True, text=True, cwd=str(shared_dir), env=env, timeout=120)

@@ -22,6 +22,15 @@ def interpreter_for(uid):
     pytest.skip("no interpreter with PyYAML that uid %d can run" % uid)
 
 
+def home_for(directory, uid):
+    """A home directory owned by `uid` inside `directory`, as a real user has one (memprobe
+    keeps its redaction key there on a host without a machine id)."""
+    home = os.path.join(str(directory), "home-%d" % uid)
+    os.mkdir(home, 0o700)
+    os.chown(home, uid, uid)
+    return home
+
+
 @pytest.fixture
 def shared_dir():
     """A directory every uid can reach (pytest's own tmp_path sits in a 0700 tree)."""
