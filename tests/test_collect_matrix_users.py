@@ -22,7 +22,14 @@ def _redacted_run(directory, name, uid=None):
     if uid is not None:
         cmd = [sys.executable, CONFINE, "--uid", str(uid), "--"] + cmd
     home = str(directory) if uid is None else home_for(directory, uid)
-    env = dict(os.environ, PYTHONPATH=str(directory / "src"), HOME=home, TMPDIR="/tmp")
+    # One key for both users, so both reports name the same host (a host without a machine
+    # id would otherwise key each user's runs with a key of their own).
+    key = directory / "redact.key"
+    if not key.exists():
+        key.write_bytes(os.urandom(32))
+        os.chmod(str(key), 0o644)
+    env = dict(os.environ, PYTHONPATH=str(directory / "src"), HOME=home, TMPDIR="/tmp",
+               MEMPROBE_REDACT_KEY_FILE=str(key))
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(directory), env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
 

@@ -67,17 +67,17 @@ def test_fork_parent_runs_no_python_at_fork_handlers(tmp_path):
     _, at_fork = _modules_of_run(tmp_path, "--output", str(tmp_path / "r.yaml"),
                                  "--only", "dual_map_file", "patch_file_text")
     assert "probe.engine.worker" in at_fork and "ctypes" in at_fork   # what the children need is there
-    # What the interpreter loads at start-up and for argparse is not ours to avoid: on 3.9
-    # argparse's help formatter imports shutil, which brings bz2 and with it threading; on
-    # 3.14 site's sysconfig imports threading.
+    # What the interpreter loads at start-up, for argparse and for ctypes is not ours to
+    # avoid: on 3.9 argparse's help formatter imports shutil, which brings bz2 and with it
+    # threading; on 3.14 ctypes imports sysconfig, which imports threading.
     ours = (at_fork & {"random", "threading", "tempfile"}) - _loaded_by_the_interpreter()
     assert not ours, ours
 
 
 def _loaded_by_the_interpreter():
     """The modules a bare interpreter started as a run is (same flags, same environment)
-    has once argparse has made a parser."""
-    code = ("import argparse, sys\n"
+    has once argparse has made a parser and ctypes is loaded."""
+    code = ("import argparse, ctypes, sys\n"
             "argparse.ArgumentParser(prog='x').add_argument('--y')\n"
             "print(' '.join(sys.modules))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
