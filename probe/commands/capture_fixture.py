@@ -1,11 +1,5 @@
-"""`memprobe capture-fixture DIR`: copy this host's policy sources into a fixture tree.
-
-The tree holds the files the detectors read (under the same paths) plus sysctl.txt,
-mount.txt and calls.txt for what only a command or system call gives, and an
-expected.yaml with what detect() reports from the tree. Contributors send such a
-tree so memprobe's tests cover their kind of host. Review it before sharing: it holds
-mount points and the interpreter's path, never the hostname or environment beyond the
-temporary-directory variables.
+"""`memprobe capture-fixture DIR`: copy this host's policy sources into a fixture tree
+(what the tree holds, and what to review before sharing it: probe/mechanisms/_capture.py).
 """
 
 import argparse
