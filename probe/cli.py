@@ -46,18 +46,41 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, "memprobe: error: %s\n" % message)
 
 
+def _terminal_columns():
+    """shutil.get_terminal_size().columns, without importing shutil (and with it bz2, lzma
+    and zlib) in every `memprobe run`: argparse asks for a formatter per argument."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help text as written (the exit-code epilogs are laid out by hand)."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        width = _terminal_columns() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 def _build_parser(only=None):
     parser = _Parser(
         prog="memprobe",
         description="Probe which code-loading strategies this host allows (NX, W^X, RWX, "
         "double mapping) and which mechanism blocks the others.",
         epilog=_exit_codes.epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     parser.add_argument("-V", "--version", action="version", version="memprobe %s" % __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (modname, helptext) in COMMANDS.items():
-        kwargs = {"epilog": _exit_codes.epilog(name), "formatter_class": argparse.RawDescriptionHelpFormatter}
+        if only is not None and name != only:
+            continue    # the others' parsers are only for `memprobe --help` and typos
+        kwargs = {"epilog": _exit_codes.epilog(name), "formatter_class": _Formatter}
         if helptext is not argparse.SUPPRESS:
             kwargs["help"] = helptext
             kwargs["description"] = helptext

@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
                         help="worker processes (default: one per CPU; 1: read in this process)")
     parser.add_argument("--title", default="memprobe matrix", help="heading of the HTML page and step summary")
-    from probe.render.text import add_perspective_argument
+    from probe.render.perspective import add_perspective_argument
     add_perspective_argument(parser)
 
 

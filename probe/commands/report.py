@@ -11,7 +11,7 @@ from probe.errors import UsageError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from probe.commands._options import add_probe_arguments
-    from probe.render.text import add_perspective_argument
+    from probe.render.perspective import add_perspective_argument
 
     parser.add_argument("--for-issue", action="store_true", required=True,
                         help="print Markdown to paste into a bug tracker: the host, the capability table, "

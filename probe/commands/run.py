@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "private mount points and non-root uids from the report (see `memprobe redact`)")
     parser.add_argument("--like-unit", metavar="UNIT",
                         help="run the probes in a transient systemd unit with UNIT's sandbox properties")
-    from probe.render.text import add_perspective_argument
+    from probe.render.perspective import add_perspective_argument
     add_perspective_argument(parser)
 
 
@@ -44,7 +44,6 @@ def _default_path(report, fmt, only):
 
 def main(args: argparse.Namespace) -> int:
     from probe.report import output as _output
-    from probe.report import build as _report
     fmt = _output.choose_format(args.output, args.format)
     for path in (args.output, args.junit):   # before the probes run, not after
         _output.refuse_directory(path)
@@ -53,6 +52,7 @@ def main(args: argparse.Namespace) -> int:
         if code is not None:
             return code
     report = _probe_report(args)
+    from probe.report import build as _report   # after the probes: see probe.report.collect
     text = _report.dumps(report, fmt)
     failures, written = _write_files(args, report, text, fmt)
     if not args.quiet:   # even when a file failed: the probing work must not be lost

@@ -65,11 +65,13 @@ def run_task(task: str, arch_name: "str | None", isolation: str = "fork", timeou
 
 def run_tasks(tasks: list, arch_name: "str | None", isolation: str = "fork", timeout: float = DEFAULT_TIMEOUT,
               jobs: int = 1, done: "Callable[[str, dict], None] | None" = None,
-              started: "Callable[[str], None] | None" = None, tick: "Callable[[], None] | None" = None) -> dict:
+              started: "Callable[[str], None] | None" = None, tick: "Callable[[], None] | None" = None,
+              meanwhile: "Callable[[], None] | None" = None) -> dict:
     """Run tasks, each in its own process, at most `jobs` at a time: {task: raw facts}.
     Probes share nothing, so running two at once changes no verdict, only the wall time.
     done(task, raw) is called as each ends, started(task) as each starts, tick() at least
-    once a second while some run.
+    once a second while some run, and meanwhile() once, after the first tasks have started
+    (the parent's own work, done while it would otherwise only wait for them).
 
     The children make their temporary files in a directory of this run, removed at the
     end; whatever ends the run (a signal, a failure to start a child), no child survives it.
@@ -81,6 +83,9 @@ def run_tasks(tasks: list, arch_name: "str | None", isolation: str = "fork", tim
         while pending or running:
             while pending and len(running) < jobs:
                 _start_watched(running, pending.pop(0), arch_name, isolation, timeout, tmpdir, started)
+            if meanwhile:
+                meanwhile, work = None, meanwhile
+                work()
             _children.wait_any([w for _, w in running], clock, tick)
             for task, w in [r for r in running if r[1].status is not None]:
                 running.remove((task, w))
@@ -89,6 +94,8 @@ def run_tasks(tasks: list, arch_name: "str | None", isolation: str = "fork", tim
                     done(task, results[task])
     finally:
         _end_run(running, tmpdir)
+    if meanwhile:
+        meanwhile()     # there was nothing to run
     return results
 
 
@@ -105,8 +112,7 @@ def _end_run(running, tmpdir):
     for _, w in running:
         w.abandon()
     if tmpdir:
-        import shutil   # only now: see probe.engine.tmpfiles
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        _tmpfiles.remove_tree(tmpdir)
 
 
 def _run_tmpdir():
@@ -134,12 +140,14 @@ def default_jobs() -> int:
 
 def run_all(only: "list | None" = None, isolation: str = "fork", timeout: float = DEFAULT_TIMEOUT,
             arm_mode: str = "arm", progress: "Callable[[str, dict], None] | None" = None,
-            jobs: "int | None" = None) -> tuple:
+            jobs: "int | None" = None, meanwhile: "Callable[[], None] | None" = None) -> tuple:
     """Run the selected probes, each isolated. -> (arch_name, {id: verdict}, measurements)
 
     progress(probe_id, verdict) is called as each probe ends (a skipped one too); if it
     also has started(probe_id) and tick() methods, they are called as a probe starts and
-    at least once a second while probes run."""
+    at least once a second while probes run. meanwhile(), the caller's own work, is
+    called once: while the flip cost is measured where another CPU is free for it, else
+    after the probes."""
     jobs = _check_options(isolation, timeout, default_jobs() if jobs is None else jobs)
     arch_name = detect_arch(arm_mode)
     arch = _arch.TABLE.get(arch_name) if arch_name else None
@@ -167,7 +175,7 @@ def run_all(only: "list | None" = None, isolation: str = "fork", timeout: float 
               getattr(progress, "started", None), getattr(progress, "tick", None))
     ordered = {p.id: results[p.id] for p in selected}      # registry order, whatever finished first
     # Measured alone, after the probes: a concurrent probe would disturb the timing.
-    measurements = {"flip_cycle_ns": measure_flip(arch_name, ordered, isolation, timeout)}
+    measurements = {"flip_cycle_ns": measure_flip(arch_name, ordered, isolation, timeout, meanwhile)}
     return arch_name, ordered, measurements
 
 
@@ -211,12 +219,28 @@ def _check_spawn_started(isolation, raw):
                            if raw["stderr"] else ""))
 
 
-def measure_flip(arch_name: "str | None", results: dict, isolation: str, timeout: float) -> dict:
+def _spare_cpu() -> bool:
+    """Another CPU for the parent while one child is timed (the parent's work on the
+    child's CPU would be counted in the child's cycles)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) > 1
+    return (os.cpu_count() or 1) > 1
+
+
+def measure_flip(arch_name: "str | None", results: dict, isolation: str, timeout: float,
+                 meanwhile: "Callable[[], None] | None" = None) -> dict:
+    """The flip cost, measured in a child of its own; meanwhile() (if given) is called
+    once, while the child runs if another CPU is free, else before it starts."""
     flip = results.get("flip_rw_rx")
+    if flip is not None and flip["outcome"] == "allowed" and meanwhile and not _spare_cpu():
+        meanwhile, work = None, meanwhile
+        work()
     if flip is None or flip["outcome"] != "allowed":
+        if meanwhile:
+            meanwhile()
         why = "flip_rw_rx was not run" if flip is None else "flip_rw_rx is %s" % flip["outcome"]
         return {"outcome": "skipped", "median_ns": None, "cycles": None, "detail": why}
-    raw = run_task(FLIP_TASK, arch_name, isolation, timeout)
+    raw = run_tasks([FLIP_TASK], arch_name, isolation, timeout, meanwhile=meanwhile)[FLIP_TASK]
     final = raw["messages"][-1] if raw["messages"] else {}
     got = final.get("result", {}).get("measurement")
     if not got:

@@ -11,6 +11,11 @@ import sys
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
+# candidates -> the one found usable: a run asks three times (the children's directory,
+# the noexec detector, the report's process section) and the answer holds for the run.
+_FOUND = {}
+
+
 def default_tmpdir() -> str:
     """The directory tempfile.gettempdir() picks, found the same way."""
     tempfile = sys.modules.get("tempfile")
@@ -22,6 +27,13 @@ def default_tmpdir() -> str:
         candidates.append(os.getcwd())
     except OSError:
         candidates.append(os.curdir)
+    key = tuple(candidates)
+    if key not in _FOUND:
+        _FOUND[key] = _first_usable(candidates)
+    return _FOUND[key]
+
+
+def _first_usable(candidates):
     for directory in candidates:
         directory = directory if directory == os.curdir else os.path.abspath(directory)
         try:
@@ -34,6 +46,24 @@ def default_tmpdir() -> str:
         os.unlink(path)
         return directory
     raise FileNotFoundError(errno.ENOENT, "no usable temporary directory found in %s" % candidates)
+
+
+def remove_tree(path: str) -> None:
+    """Remove a directory the children filled, as shutil.rmtree(path, ignore_errors=True)
+    does, without importing shutil (bz2, lzma and zlib come with it)."""
+    for folder, dirs, files in os.walk(path, topdown=False):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+            _ignore_os_error(os.unlink, os.path.join(folder, name))
+        for name in dirs:
+            _ignore_os_error(os.rmdir, os.path.join(folder, name))
+    _ignore_os_error(os.rmdir, path)
+
+
+def _ignore_os_error(remove, path):
+    try:
+        remove(path)
+    except OSError:
+        pass
 
 
 def _temp_name(directory: str, prefix: str) -> str:

@@ -36,10 +36,10 @@ def temp_dir(env: dict) -> str:
 
 
 def _live_temp_dir():
-    import tempfile
+    from probe.engine import tmpfiles   # tempfile's choice, without tempfile's imports
     try:
-        return tempfile.gettempdir()
-    except (OSError, IOError):
+        return tmpfiles.default_tmpdir()
+    except OSError:
         return temp_dir(os.environ)
 
 

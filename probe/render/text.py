@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterable
 
 from probe.errors import InputError
+from probe.render.perspective import PERSPECTIVES, add_perspective_argument  # noqa: F401 - for the commands
 from probe.report.load import clean
 
 # The engine's summary order; unknown capabilities from newer reports follow in the
@@ -23,9 +24,8 @@ TONE = {
 }
 
 
-# Whoever hardens a host reads the same words the other way round: a strategy that
-# works is an opening, one that is blocked (or whose probe was killed) is the defence holding.
-PERSPECTIVES = ("jit", "hardening")
+# Whoever hardens a host reads the same words the other way round (see
+# probe.render.perspective).
 _HARDENING_TONE = {"works": "bad", "allowed": "bad", "blocked": "good", "denied": "good",
                    "crashed": "good", "killed": "good"}
 
@@ -180,12 +180,6 @@ def add_colour_argument(parser: "argparse.ArgumentParser") -> None:
     parser.add_argument("--colour", "--color", dest="colour", choices=("auto", "always", "never"),
                         default="auto", help="colour the output: auto (on a terminal, unless NO_COLOR "
                         "is set), always or never")
-
-
-def add_perspective_argument(parser: "argparse.ArgumentParser") -> None:
-    parser.add_argument("--perspective", choices=PERSPECTIVES, default="jit",
-                        help="whose point of view the colours take: jit (default: a strategy that "
-                        "works is green) or hardening (a strategy that is blocked is green)")
 
 
 def write_text(path: "str | None", content: "str | Iterable[str]") -> None:

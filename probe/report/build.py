@@ -49,9 +49,9 @@ def host_section(arch_name: str) -> Dict[str, Any]:
 
 def process_section(isolation: str, timeout: float) -> Dict[str, Any]:
     """The report's process section: this process, the isolation and the per-probe timeout."""
-    import tempfile
+    from probe.engine import tmpfiles   # tempfile's choice, without tempfile's imports
     info = impl.process_info()
-    info["tmpdir"] = tempfile.gettempdir()   # where dual_map_file and patch_file_text put files
+    info["tmpdir"] = tmpfiles.default_tmpdir()   # where dual_map_file and patch_file_text put files
     info["isolation"] = isolation
     info["timeout_s"] = float(timeout)
     return info

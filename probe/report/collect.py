@@ -18,13 +18,21 @@ def collect(only: Optional[Iterable[str]] = None, isolation: str = "fork", timeo
             arm_mode: str = "arm", progress: Optional[Callable[..., Any]] = None,
             jobs: Optional[int] = None) -> Dict[str, Any]:
     """Run the probes, detect the policies in force, attribute; the complete report dict."""
-    from probe.attribution import attribute as _attribution
-    from probe import mechanisms as _mechanisms
-    from probe.report import build as _report
     from probe.engine import runner as _runner
+    extra = {}
+
+    def detect():
+        # Imported only now: the probe children are forked from a smaller parent, and the
+        # runner calls this while the last child (the flip timing) runs on another CPU.
+        from probe import mechanisms as _mechanisms
+        from probe.attribution import attribute  # noqa: F401 - loaded here, used below
+        from probe.report import build  # noqa: F401
+        extra["policies"] = _mechanisms.detect()
+
     arch_name, probes, measurements = _runner.run_all(only, isolation, timeout, arm_mode, progress,
-                                                      jobs)
-    extra = {"policies": _mechanisms.detect()}
+                                                      jobs, detect)
+    from probe.attribution import attribute as _attribution
+    from probe.report import build as _report
     report = _report.build_report(arch_name, probes, measurements, isolation, timeout, extra)
     if os.environ.get(UNMARKED_ENV):
         report["process"]["unmarked_copy_of"] = os.environ[UNMARKED_ENV]
