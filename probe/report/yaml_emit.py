@@ -40,6 +40,11 @@ _UNICODE_ESCAPED = frozenset((0x2028, 0x2029, 0xFEFF, 0xFFFE, 0xFFFF))
 # PyYAML's own limit of 128 the key is written in the explicit `? key` form instead.
 _LONGEST_IMPLICIT_KEY = 128
 
+# Keys found plain so far: a report repeats the same few hundred keys (outcome, step, errno...)
+# in every probe, and checking each again is most of the time spent on keys.
+_PLAIN_KEYS = set()
+_MOST_PLAIN_KEYS_KEPT = 4096
+
 
 def emit(data: Any, ascii_only: bool = False) -> str:
     """`data` as block-style YAML text; `ascii_only` escapes every non-ASCII character."""
@@ -100,8 +105,12 @@ def _sequence(items, indent, lines, ascii_only):
 
 
 def _key(key, ascii_only):
+    if key in _PLAIN_KEYS:   # a str: a set holds no key that is not
+        return key
     if not isinstance(key, str):
         raise TypeError("YAML report keys are strings, not %s: %r" % (type(key).__name__, key))
+    if is_plain(key) and len(_PLAIN_KEYS) < _MOST_PLAIN_KEYS_KEPT:
+        _PLAIN_KEYS.add(key)
     return string(key, ascii_only)
 
 
