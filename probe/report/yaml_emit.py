@@ -16,7 +16,9 @@ on the dash's line (``- key: value``, ``- - item``).
 A string is written plain only when no YAML 1.1 or 1.2 resolver can read it as anything
 but that string (an ASCII letter, ``_`` or ``/`` first, then letters, digits, ``_ . / + -``
 and single inner spaces, and no bool or null word); every other string is double-quoted
-with escapes, so the output stays one line per scalar whatever the text holds.
+with escapes, so the output stays one line per scalar whatever the text holds. Lone
+surrogates become ``\\udXXX`` escapes, which PyYAML's pure loader reads but libyaml refuses:
+probe.report.build.dumps() turns them into text before they get here.
 """
 
 from __future__ import annotations
