@@ -79,11 +79,6 @@ def build_report(arch_name: str, probes: Dict[str, Any], measurements: Dict[str,
 
 # --- serialisation ----------------------------------------------------------
 
-def _dumper():
-    import yaml
-    return getattr(yaml, "CSafeDumper", yaml.SafeDumper)   # the C emitter when built with libyaml
-
-
 def escape_undecodable(value: Any) -> Any:
     """`value` with every string made encodable: bytes the system gave undecoded (a hostname,
     a path: os and socket hand them over as lone surrogates) become backslash escapes such as
@@ -113,9 +108,9 @@ def dumps(report: Dict[str, Any], fmt: str = "yaml", ascii_only: bool = False) -
     report = escape_undecodable(report)
     if fmt == "json":
         return json.dumps(report, indent=2, ensure_ascii=ascii_only) + "\n"
-    import yaml
-    return yaml.dump(report, Dumper=_dumper(), sort_keys=False, default_flow_style=False,
-                     allow_unicode=not ascii_only, width=100)
+    # Our own emitter, not PyYAML: importing PyYAML alone costs a run more than this takes.
+    from probe.report.yaml_emit import emit
+    return emit(report, ascii_only=ascii_only)
 
 
 def default_path(report: Dict[str, Any], fmt: str = "yaml", directory: str = "reports") -> str:
