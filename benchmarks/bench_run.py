@@ -36,7 +36,7 @@ sys.path.insert(0, ROOT)
 
 # `memprobe run --output - --quiet` as the installed console script runs it (from this
 # checkout: PYTHONPATH), without the runpy machinery that `python -m probe` adds.
-RUN_ARGS = ["-c", "import sys; from probe.cli import main; sys.exit(main())",
+RUN_ARGS = ["-c", "import sys; from probe.cli import console_main; sys.exit(console_main())",
             "run", "--output", "-", "--quiet"]
 
 # paxtest's memory-protection tests (its address-randomisation ones measure something else).

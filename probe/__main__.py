@@ -1,3 +1,3 @@
-from probe.cli import main
+from probe.cli import console_main
 
-raise SystemExit(main())
+raise SystemExit(console_main())

@@ -143,6 +143,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             signal.signal(sig, handler)
 
 
+def console_main() -> int:
+    """The `memprobe` program (console script and `python -m probe`): main(), then the
+    objects it made are frozen out of the garbage collector. The interpreter is about to
+    exit, and its final collections would otherwise walk every one of them: about 4 ms,
+    a tenth of a run's own work."""
+    code = main()
+    import gc
+    gc.freeze()
+    return code
+
+
 def _main(argv):
     # Build only the sub-parser that will run: keeps start-up cheap.
     only = _command(argv)

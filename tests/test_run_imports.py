@@ -64,6 +64,21 @@ def test_plain_run_imports_neither_psutil_nor_collectors(tmp_path):
     assert "psutil" not in modules
     assert "subprocess" not in modules
     assert not modules & _collector_modules(), modules & _collector_modules()
+    # Nor what only the collectors' renderers and loader need, nor shutil (bz2, lzma) and
+    # tempfile (random), unless the interpreter itself loads them for argparse and ctypes.
+    unneeded = {"probe.render.text", "probe.report.load", "shutil", "tempfile", "random", "bz2", "lzma"}
+    assert not (modules & unneeded) - _loaded_by_the_interpreter(), modules & unneeded
+
+
+@linux_only
+def test_probe_children_are_forked_before_detection_and_reporting_load(tmp_path):
+    """The fork parent stays small: the mechanisms, the attribution and the report builder
+    are loaded once the probe children are forked (the parent detects while the flip cost
+    is timed)."""
+    modules, at_fork = _modules_of_run(tmp_path, "--output", str(tmp_path / "r.yaml"))
+    later = {"probe.mechanisms", "probe.attribution.attribute", "probe.report.build"}
+    assert later <= modules                  # the run did load them...
+    assert not later & at_fork, later & at_fork   # ...after its first fork
 
 
 @linux_only

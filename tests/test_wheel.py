@@ -63,7 +63,7 @@ def test_wheel_name_metadata_licence_and_schema(installed):
     assert any(name.endswith("LICENSE") and ".dist-info/" in name for name in names)
     assert "Name: memprobe-wx" in metadata
     assert "Project-URL: Source, " in metadata
-    assert "memprobe = probe.cli:main" in entry_points
+    assert "memprobe = probe.cli:console_main" in entry_points
     assert not any(name.startswith(("tests/", "tools/", "benchmarks/")) for name in names)
 
 

@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 
-from probe.engine import protocol
+from probe.engine import protocol, rawsignal
 from probe.errors import STOP_SIGNALS, HostError
 from probe.platform import impl
 
@@ -32,7 +32,7 @@ PAUSE_SLACK = 0.25
 # Runs `memprobe ARGS` in an interpreter started with -I: sys.argv[1] is the list of
 # directories (os.pathsep-joined) where memprobe and what it imports live.
 BOOTSTRAP = ("import sys; sys.path[:0] = sys.argv.pop(1).split(%r); "
-             "from probe.cli import main; sys.exit(main())" % os.pathsep)
+             "from probe.cli import console_main; sys.exit(console_main())" % os.pathsep)
 
 _OUT_OF_RESOURCES = (errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE)
 
@@ -90,14 +90,14 @@ class Child:
 @contextlib.contextmanager
 def signals_blocked() -> Iterator[None]:
     """Hold back the stop signals (delivered on leaving) while a child is being made."""
-    if not hasattr(signal, "pthread_sigmask"):
+    if rawsignal.pthread_sigmask is None:
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    old = rawsignal.pthread_sigmask(rawsignal.SIG_BLOCK, STOP_SIGNALS)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        rawsignal.pthread_sigmask(rawsignal.SIG_SETMASK, old)
 
 
 def _pipe():
@@ -121,9 +121,10 @@ def _become_child(tmpdir):
             pass
     _HELD_FDS.clear()
     for sig in STOP_SIGNALS:
-        if callable(signal.getsignal(sig)):
-            signal.signal(sig, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        if callable(rawsignal.getsignal(sig)):
+            rawsignal.set_handler(sig, rawsignal.SIG_DFL)
+    if rawsignal.pthread_sigmask is not None:
+        rawsignal.pthread_sigmask(rawsignal.SIG_UNBLOCK, STOP_SIGNALS)
     global child_tmpdir
     child_tmpdir = tmpdir
 

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from probe.engine import protocol
+from probe.engine import protocol, rawsignal
 
 # Signals a probe may legitimately die of: the default action must run, whatever a
 # parent (pytest, a CI runner, faulthandler) installed.
@@ -38,9 +38,9 @@ def _setup():
     if disable is not None:
         disable()
     for sig in EXPECTED_SIGNALS:
-        signal.signal(sig, signal.SIG_DFL)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, EXPECTED_SIGNALS)
+        rawsignal.set_handler(sig, rawsignal.SIG_DFL)
+    if rawsignal.pthread_sigmask is not None:
+        rawsignal.pthread_sigmask(rawsignal.SIG_UNBLOCK, EXPECTED_SIGNALS)
 
 
 def child_main(task: str, fd: int, arch_name: "str | None") -> None:

@@ -20,7 +20,7 @@ set -u
 cd /run/job
 site=$(python3 -c 'import sys; print("/usr/local/lib/python%d.%d/dist-packages" % sys.version_info[:2])')
 mkdir -p "$site" && cp -r src/probe "$site/"
-printf '#!/usr/bin/python3\nimport sys\nfrom probe.cli import main\nsys.exit(main())\n' > /usr/local/bin/memprobe
+printf '#!/usr/bin/python3\nimport sys\nfrom probe.cli import console_main\nsys.exit(console_main())\n' > /usr/local/bin/memprobe
 chmod 755 /usr/local/bin/memprobe
 . /etc/os-release
 uname -r > out/kernel
