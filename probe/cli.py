@@ -50,9 +50,11 @@ def _terminal_columns():
     """shutil.get_terminal_size().columns, without importing shutil (and with it bz2, lzma
     and zlib) in every `memprobe run`: argparse asks for a formatter per argument."""
     try:
-        return int(os.environ["COLUMNS"])
+        columns = int(os.environ["COLUMNS"])
     except (KeyError, ValueError):
-        pass
+        columns = 0
+    if columns > 0:
+        return columns
     try:
         return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
     except (AttributeError, ValueError, OSError):
@@ -62,9 +64,9 @@ def _terminal_columns():
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Help text as written (the exit-code epilogs are laid out by hand)."""
 
-    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None, **options):
         width = _terminal_columns() - 2 if width is None else width
-        super().__init__(prog, indent_increment, max_help_position, width)
+        super().__init__(prog, indent_increment, max_help_position, width, **options)  # 3.14: color
 
 
 def _build_parser(only=None):

@@ -113,3 +113,16 @@ def test_default_tmpdir_follows_tmpdir_changes(monkeypatch, tmp_path):
     assert tmpfiles.default_tmpdir() == str(second)
     monkeypatch.setenv("TMPDIR", str(tmp_path / "missing"))
     assert tmpfiles.default_tmpdir() != str(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("columns, expected_width", [("60", 58), ("0", 78), ("junk", 78), ("-5", 78)])
+def test_help_width_is_the_one_shutil_gives(monkeypatch, columns, expected_width):
+    """`run`'s parser sizes its help as argparse would with shutil (which a run no longer
+    imports): $COLUMNS when it is a positive number, else the terminal, else 80; minus 2."""
+    import shutil
+    from probe import cli
+    monkeypatch.setenv("COLUMNS", columns)
+    monkeypatch.setattr(sys, "__stdout__", None)   # no terminal: shutil's fallback
+    assert shutil.get_terminal_size().columns - 2 == expected_width
+    formatter = cli._Formatter("memprobe")
+    assert formatter._width == expected_width
