@@ -40,7 +40,7 @@ def run(only: Iterable[str] | str | None = None, isolation: str = "fork", timeou
     only: probe ids (see `memprobe list`), a single id, or None for every probe.
     isolation: "fork" (each probe in a forked child) or "spawn" (a fresh interpreter each).
     timeout: seconds before a probe is killed and counted as `timeout`.
-    jobs: probes run at once, each still in its own process (None: CPUs, at most 4).
+    jobs: probes run at once, each still in its own process (None: twice the CPUs, at most 4).
     Raises UsageError for bad arguments, HostError when the host cannot isolate probes.
     """
     import gc

@@ -25,7 +25,7 @@ def add_probe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=_positive, default=10.0, metavar="S",
                         help="seconds before a probe is killed and counted as timeout (default 10)")
     parser.add_argument("--jobs", "-j", type=int, metavar="N",
-                        help="probes run at once, each still in its own process (default: CPUs, at most 4)")
+                        help="probes run at once, each still in its own process (default: twice the CPUs, at most 4)")
     parser.add_argument("--pax-defaults", action="store_true",
                         help="PaX hosts: run the probes from an unmarked copy of the interpreter, "
                              "so results show the kernel's default flags, not the interpreter's exemptions")
