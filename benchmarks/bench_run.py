@@ -143,11 +143,27 @@ def paxtest_sequence(directory, env):
     return time.perf_counter() - t0, rss
 
 
+# The least any run of this design can cost: the interpreter with the modules a run cannot do
+# without (argparse for its command line, ctypes for the system calls, json for the result
+# pipe), and one bare fork()+_exit() per child a run makes (17 probes and the flip
+# measurement), all forked before any is waited for. No probe, detector or report in it.
+FLOOR_CODE = ("import argparse, ctypes, json, os\n"
+              "pids = []\n"
+              "for _ in range(18):\n"
+              "    pid = os.fork()\n"
+              "    if pid == 0:\n"
+              "        os._exit(0)\n"
+              "    pids.append(pid)\n"
+              "for pid in pids:\n"
+              "    os.waitpid(pid, 0)\n")
+
+
 def side_by_side(repeat, env, paxtest):
     """Interleaved runs (same machine state for each): {name: ([seconds], max RSS KiB)}."""
     py = sys.executable
     commands = {"run": lambda: wall([py] + RUN_ARGS, env),
-                "interp": lambda: wall([py, "-I", "-c", "import yaml, psutil, ctypes"], env)}
+                "interp": lambda: wall([py, "-I", "-c", "import yaml, psutil, ctypes"], env),
+                "floor": lambda: wall([py, "-c", FLOOR_CODE], env)}
     if paxtest:
         commands["paxtest"] = lambda: paxtest_sequence(paxtest, env)
     for measure in commands.values():   # warm the page cache and the bytecode cache
@@ -255,6 +271,11 @@ def main():
         print("  ratio run/paxtest: %.2f (target <= 2.0)" % (med["run"] / med["paxtest"]))
     else:
         print("  paxtest   not measured: the interpreter baseline stands in for it")
+    print("  floor     interpreter + argparse, ctypes, json + 18 bare forks: median %.1f ms"
+          % (med["floor"] * 1000))
+    if paxtest:
+        print("  ratio floor/paxtest: %.2f (no run of this design can do better)"
+              % (med["floor"] / med["paxtest"]))
     print("  baseline  python -I -c 'import yaml, psutil, ctypes':  median %.1f ms"
           % (med["interp"] * 1000))
     print("  ratio run/interpreter baseline: %.2f%s" % (med["run"] / med["interp"],
