@@ -3,6 +3,7 @@ while its children run, and cleans up after them without shutil. Real children, 
 files."""
 
 import os
+import subprocess
 import sys
 import time
 
@@ -10,6 +11,7 @@ import pytest
 
 from probe.engine import runner, tmpfiles
 from probe.engine.worker import HANG_ENV
+from conftest import memprobe_env
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="the children are found through /proc/PID/stat")
@@ -126,3 +128,33 @@ def test_help_width_is_the_one_shutil_gives(monkeypatch, columns, expected_width
     assert shutil.get_terminal_size().columns - 2 == expected_width
     formatter = cli._Formatter("memprobe")
     assert formatter._width == expected_width
+
+
+# Times the flip cost with a `meanwhile` that says whether the measuring child existed
+# while it ran; argv[1]: the CPUs to keep ("one" or "all").
+_FLIP_SCRIPT = """
+import os, sys
+from probe.engine import runner
+if sys.argv[1] == "one":
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+seen = []
+def meanwhile():
+    mine = [n for n in os.listdir("/proc") if n.isdigit() and
+            open("/proc/%s/stat" % n).read().rsplit(")", 1)[1].split()[1] == str(os.getpid())]
+    seen.append(bool(mine))
+got = runner.measure_flip(runner.detect_arch(), {"flip_rw_rx": {"outcome": "allowed"}}, "fork", 10.0, meanwhile)
+print(got["outcome"], seen)
+"""
+
+
+@linux_only
+@pytest.mark.parametrize("cpus", ["one", "all"])
+def test_flip_timing_shares_no_cpu_with_the_parents_work(cpus):
+    """On one CPU the parent's work is done before the measuring child starts (it would be
+    timed as the child's); with another CPU free it is done while the child runs."""
+    if cpus == "all" and len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("this process may use one CPU only")
+    proc = subprocess.run([sys.executable, "-c", _FLIP_SCRIPT, cpus], capture_output=True, text=True,
+                          env=memprobe_env(), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split(None, 1) == ["measured", "[%s]\n" % (cpus == "all")]

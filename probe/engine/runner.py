@@ -83,20 +83,29 @@ def run_tasks(tasks: list, arch_name: "str | None", isolation: str = "fork", tim
         while pending or running:
             while pending and len(running) < jobs:
                 _start_watched(running, pending.pop(0), arch_name, isolation, timeout, tmpdir, started)
-            if meanwhile:
-                meanwhile, work = None, meanwhile
-                work()
+            meanwhile = _call_once(meanwhile)
             _children.wait_any([w for _, w in running], clock, tick)
-            for task, w in [r for r in running if r[1].status is not None]:
-                running.remove((task, w))
-                results[task] = w.result()
-                if done:
-                    done(task, results[task])
+            _collect_ended(running, results, done)
     finally:
         _end_run(running, tmpdir)
-    if meanwhile:
-        meanwhile()     # there was nothing to run
+    _call_once(meanwhile)     # there was nothing to run
     return results
+
+
+def _call_once(work):
+    """Call work(), if given; None, for the caller to keep so that it calls it only once."""
+    if work:
+        work()
+    return None
+
+
+def _collect_ended(running, results, done):
+    """Move the watches that have an exit status from `running` to `results`."""
+    for task, w in [r for r in running if r[1].status is not None]:
+        running.remove((task, w))
+        results[task] = w.result()
+        if done:
+            done(task, results[task])
 
 
 def _start_watched(running, task, arch_name, isolation, timeout, tmpdir, started=None):
@@ -234,15 +243,18 @@ def measure_flip(arch_name: "str | None", results: dict, isolation: str, timeout
     """The flip cost, measured in a child of its own; meanwhile() (if given) is called
     once, while the child runs if another CPU is free, else before it starts."""
     flip = results.get("flip_rw_rx")
-    if flip is not None and flip["outcome"] == "allowed" and meanwhile and not _spare_cpu():
-        meanwhile, work = None, meanwhile
-        work()
     if flip is None or flip["outcome"] != "allowed":
-        if meanwhile:
-            meanwhile()
+        _call_once(meanwhile)
         why = "flip_rw_rx was not run" if flip is None else "flip_rw_rx is %s" % flip["outcome"]
         return {"outcome": "skipped", "median_ns": None, "cycles": None, "detail": why}
+    if not _spare_cpu():
+        meanwhile = _call_once(meanwhile)   # first: on the one CPU it would be timed as the child's
     raw = run_tasks([FLIP_TASK], arch_name, isolation, timeout, meanwhile=meanwhile)[FLIP_TASK]
+    return _flip_figures(raw, timeout)
+
+
+def _flip_figures(raw, timeout):
+    """The measurement section from the measuring child's raw facts."""
     final = raw["messages"][-1] if raw["messages"] else {}
     got = final.get("result", {}).get("measurement")
     if not got:
