@@ -31,9 +31,12 @@ IN_NONBLOCK = os.O_NONBLOCK
 def _start_matrix(*args):
     """The real CLI in its own process group (so a test can signal the whole group)."""
     env = dict(os.environ, PYTHONPATH=ROOT)
+    # SIGINT at its default even when this test run is a shell's background job (which
+    # starts with it ignored), so that a test's Ctrl-C reaches the command.
     return subprocess.Popen([sys.executable, "-m", "probe", "matrix"] + [str(a) for a in args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _finish(proc, timeout=60):

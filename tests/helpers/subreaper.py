@@ -57,6 +57,11 @@ def cmdline(pid):
 
 def preexec(opts):
     def apply():
+        if opts.signal:
+            # A shell's background job starts with SIGINT and SIGQUIT ignored, and memprobe
+            # leaves a stop signal ignored at its start ignored (as nohup expects): the one
+            # under test starts at its default, however this test run was started.
+            signal.signal(getattr(signal, "SIG" + opts.signal), signal.SIG_DFL)
         if opts.nofile:
             resource.setrlimit(resource.RLIMIT_NOFILE, (opts.nofile, opts.nofile))
         if opts.uid is not None:
