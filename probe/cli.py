@@ -39,10 +39,16 @@ COMMANDS = {
     "_worker": ("probe.commands.worker", argparse.SUPPRESS),
 }
 
+# Commands memprobe runs itself; never offered to a person.
+HIDDEN_COMMANDS = [name for name, (_, helptext) in COMMANDS.items() if helptext is argparse.SUPPRESS]
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that exits with our usage code and a one-line message."""
 
     def error(self, message):
+        for name in HIDDEN_COMMANDS:   # argparse lists every choice, the internal ones too
+            message = message.replace(", %r" % name, "").replace(", %s" % name, "")
         self.exit(EXIT_USAGE, "memprobe: error: %s\n" % message)
 
 

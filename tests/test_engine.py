@@ -258,6 +258,13 @@ def test_bad_input_is_one_line_and_exit_1(args, message):
     assert lines[-1].startswith("memprobe: error:")
 
 
+def test_an_unknown_command_is_offered_the_commands_but_not_the_internal_ones():
+    proc = run_cli("frobnicate")
+    assert proc.returncode == 1
+    assert "run" in proc.stderr and "capture-fixture" in proc.stderr
+    assert "_worker" not in proc.stderr
+
+
 def test_list_and_version():
     proc = run_cli("list")
     ids = [line.split()[0] for line in proc.stdout.splitlines()]
