@@ -39,16 +39,10 @@ COMMANDS = {
     "_worker": ("probe.commands.worker", argparse.SUPPRESS),
 }
 
-# Commands memprobe runs itself; never offered to a person.
-HIDDEN_COMMANDS = [name for name, (_, helptext) in COMMANDS.items() if helptext is argparse.SUPPRESS]
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse that exits with our usage code and a one-line message."""
 
     def error(self, message):
-        for name in HIDDEN_COMMANDS:   # argparse lists every choice, the internal ones too
-            message = message.replace(", %r" % name, "").replace(", %s" % name, "")
         self.exit(EXIT_USAGE, "memprobe: error: %s\n" % message)
 
 
@@ -86,17 +80,19 @@ def _build_parser(only=None):
     parser.add_argument("-V", "--version", action="version", version="memprobe %s" % __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (modname, helptext) in COMMANDS.items():
-        if only is not None and name != only:
-            continue    # the others' parsers are only for `memprobe --help` and typos
+        hidden = helptext is argparse.SUPPRESS
+        if name != only and (only is not None or hidden):
+            # Another command's parser is only for `memprobe --help` and typos, where an
+            # internal command is never offered (argparse would list it among the choices).
+            continue
         kwargs = {"epilog": _exit_codes.epilog(name), "formatter_class": _Formatter}
-        if helptext is not argparse.SUPPRESS:
+        if not hidden:
             kwargs["help"] = helptext
             kwargs["description"] = helptext
         cmd = sub.add_parser(name, **kwargs)
-        if only is None or name == only:
-            module = importlib.import_module(modname)
-            module.add_arguments(cmd)
-            cmd.set_defaults(_module=module)
+        module = importlib.import_module(modname)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_module=module)
     return parser
 
 
