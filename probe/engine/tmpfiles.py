@@ -52,10 +52,11 @@ def remove_tree(path: str) -> None:
     """Remove a directory the children filled, as shutil.rmtree(path, ignore_errors=True)
     does, without importing shutil (bz2, lzma and zlib come with it)."""
     for folder, dirs, files in os.walk(path, topdown=False):
-        for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+        for name in files:
             _ignore_os_error(os.unlink, os.path.join(folder, name))
-        for name in dirs:
-            _ignore_os_error(os.rmdir, os.path.join(folder, name))
+        for name in dirs:   # a link to a directory is listed here too: unlinked, not followed
+            entry = os.path.join(folder, name)
+            _ignore_os_error(os.unlink if os.path.islink(entry) else os.rmdir, entry)
     _ignore_os_error(os.rmdir, path)
 
 
